@@ -1,0 +1,1 @@
+"""Shared helpers: the audio data core (`helpers.data`) and the training layer."""

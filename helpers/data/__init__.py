@@ -1,0 +1,31 @@
+"""The audio data core: HDF5-mp3 reading, decoding, padding, augmentation, sampling and preparation.
+
+Imports only numpy, h5py, av, torch.utils.data and tqdm. Dataset folders (audioset/, openmic/,
+esc50/, fsd50k/) build on it; the training layer uses `collate_drop_failed`, `seed_worker` and the samplers.
+"""
+
+from helpers.data.audio import AudioDecodeError, decode_audio, encode_audio, encode_mp3, pad_or_truncate
+from helpers.data.augment import (RollDataset, WaveformAugment, WaveformMixupDataset, build_training_pipeline,
+                                  convolve_keep_length, mix_targets_linear, random_gain)
+from helpers.data.datasets import HDF5AudioDataset, collate_drop_failed
+from helpers.data.hdf5 import (DenseTargets, HDF5DatasetWriter, HDF5FormatError, PackedBitsTargets, read_targets,
+                               validate_hdf5, write_hdf5_dataset)
+from helpers.data.labels import Label, read_label_file, write_label_file
+from helpers.data.samplers import (DistributedShardSampler, DistributedWeightedSampler, class_balanced_sample_weights,
+                                   class_balanced_weights_from_hdf5, preload_files)
+from helpers.data.seeding import WorkerRandom, seed_worker
+
+worker_init_fn = seed_worker
+
+__all__ = [
+    "AudioDecodeError", "decode_audio", "encode_audio", "encode_mp3", "pad_or_truncate",
+    "RollDataset", "WaveformAugment", "WaveformMixupDataset", "build_training_pipeline", "convolve_keep_length",
+    "mix_targets_linear", "random_gain",
+    "HDF5AudioDataset", "collate_drop_failed",
+    "DenseTargets", "HDF5DatasetWriter", "HDF5FormatError", "PackedBitsTargets", "read_targets", "validate_hdf5",
+    "write_hdf5_dataset",
+    "Label", "read_label_file", "write_label_file",
+    "DistributedShardSampler", "DistributedWeightedSampler", "class_balanced_sample_weights",
+    "class_balanced_weights_from_hdf5", "preload_files",
+    "WorkerRandom", "seed_worker", "worker_init_fn",
+]

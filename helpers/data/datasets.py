@@ -1,0 +1,150 @@
+"""The one dataset core: clips from an HDF5-mp3 file, decoded, cropped/padded and augmented."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+
+import h5py
+import numpy as np
+from torch.utils.data import Dataset, default_collate
+
+from helpers.data.audio import AudioDecodeError, decode_audio, pad_or_truncate
+from helpers.data.augment import WaveformAugment
+from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
+                               validate_hdf5)
+from helpers.data.seeding import WorkerRandom
+
+logger = logging.getLogger(__name__)
+
+
+class HDF5AudioDataset(Dataset):
+    """Clips of one HDF5-mp3 file as `(waveform float32 (1, samples), audio_name, target float32)`.
+
+    - The file is validated here (clear error before any training) and opened lazily in each process.
+    - Audio is decoded at `sample_rate` (resampled when needed) and cut/zero-padded to
+      `clip_length` seconds; `clip_length=None` keeps each clip's own length. With `random_crop`,
+      training clips longer than `clip_length` are cut at a random offset instead of the start.
+    - `augment` applies `WaveformAugment(gain_augment, ir_augment, ir_path)` per clip.
+    - `in_mem` reads the whole file into memory once.
+    - A clip that fails to decode is logged once per process and remembered. In training it is replaced
+      by a deterministically chosen other clip; with `training=False` the item is None (drop it with
+      `collate_drop_failed`, count exclusions as len(dataset) - clips evaluated).
+    - `target_decoder` (default: packed bits of `classes_num` classes) turns a stored row into the target.
+    """
+
+    def __init__(self, hdf5_file: str | os.PathLike, sample_rate: int = 32000, classes_num: int = 527,
+                 clip_length: float | None = 10, augment: bool = False, gain_augment: int = 7,
+                 ir_augment: float = 0.0, ir_path: str | None = None, in_mem: bool = False,
+                 training: bool = True, target_decoder: TargetCodec | None = None, random_crop: bool = False,
+                 seed: int = 0, max_replacement_attempts: int = 20):
+        self.hdf5_file = os.fspath(hdf5_file)
+        self.sample_rate = int(sample_rate)
+        self.classes_num = int(classes_num)
+        self.target_decoder = target_decoder or PackedBitsTargets(self.classes_num)
+        self.length = validate_hdf5(self.hdf5_file, self.classes_num, self.target_decoder)
+        self.clip_samples = None if clip_length is None else int(round(clip_length * self.sample_rate))
+        self.training = training
+        self.random_crop = random_crop
+        self.augmenter = (WaveformAugment(gain_augment, ir_augment, ir_path, self.sample_rate)
+                          if augment else None)
+        self.seed = int(seed)
+        self.random = WorkerRandom(seed)
+        self.max_replacement_attempts = int(max_replacement_attempts)
+        self._file_bytes = None
+        if in_mem:
+            logger.info("loading %s into memory", self.hdf5_file)
+            with open(self.hdf5_file, "rb") as file:
+                self._file_bytes = file.read()
+        self._handle = None
+        self._handle_pid = None
+        self._failed: dict[int, str] = {}
+        logger.info("dataset %s: %d clips%s", self.hdf5_file, self.length, ", augmented" if augment else "")
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def failed_clips(self) -> dict[int, str]:
+        """Indices that failed to decode in this process, with the reason."""
+        return dict(self._failed)
+
+    def _file(self) -> h5py.File:
+        if self._handle is None or self._handle_pid != os.getpid():
+            source = io.BytesIO(self._file_bytes) if self._file_bytes is not None else self.hdf5_file
+            self._handle = h5py.File(source, "r")
+            self._handle_pid = os.getpid()
+        return self._handle
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handle"] = None
+        state["_handle_pid"] = None
+        return state
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle is not None and self._handle_pid == os.getpid():
+            try:
+                handle.close()
+            except Exception:  # interpreter shutdown: h5py may already be torn down
+                pass
+
+    def load(self, index: int):
+        """Decode clip `index`; raises AudioDecodeError when its audio is unusable."""
+        file = self._file()
+        name = as_str(file[AUDIO_NAME_KEY][index])
+        raw = file[AUDIO_KEY][index]
+        waveform = decode_audio(raw, self.sample_rate, name=f"{name} (index {index} in {self.hdf5_file})")
+        rng = self.random()
+        if self.clip_samples is not None:
+            offset = 0
+            if self.random_crop and self.training and len(waveform) > self.clip_samples:
+                offset = int(rng.integers(0, len(waveform) - self.clip_samples + 1))
+            waveform = pad_or_truncate(waveform, self.clip_samples, offset)
+        if self.augmenter is not None:
+            waveform = self.augmenter(waveform, rng)
+        target = self.target_decoder.decode(file[TARGET_KEY][index])
+        return waveform.reshape(1, -1), name, target
+
+    def _note_failure(self, index: int, error: AudioDecodeError) -> None:
+        if index not in self._failed:
+            self._failed[index] = error.reason
+            logger.warning("skipping clip %s: %s (%d failed so far in this process)", error.name, error.reason,
+                           len(self._failed))
+
+    def replacement_index(self, index: int, attempt: int) -> int:
+        """The clip tried instead of a failed training clip `index` at the given attempt (deterministic)."""
+        return int(np.random.default_rng([self.seed, index, attempt]).integers(self.length))
+
+    def __getitem__(self, index: int):
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.hdf5_file} with {self.length} clips")
+        index %= self.length
+        if not self.training:
+            if index in self._failed:
+                return None
+            try:
+                return self.load(index)
+            except AudioDecodeError as error:
+                self._note_failure(index, error)
+                return None
+        for attempt in range(self.max_replacement_attempts + 1):
+            candidate = index if attempt == 0 else self.replacement_index(index, attempt)
+            if candidate in self._failed:
+                continue
+            try:
+                return self.load(candidate)
+            except AudioDecodeError as error:
+                self._note_failure(candidate, error)
+        raise RuntimeError(f"{self.hdf5_file}: clip {index} and {self.max_replacement_attempts} replacement "
+                           f"clips all failed to decode; is the file corrupt?")
+
+
+def collate_drop_failed(batch: list):
+    """Collate a batch after dropping failed (None) items; returns None when every item failed."""
+    kept = [item for item in batch if item is not None]
+    if not kept:
+        return None
+    return default_collate(kept)

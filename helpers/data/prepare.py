@@ -1,0 +1,144 @@
+"""Shared preparation logic: convert audio files to mp3 in parallel, pack mp3 files into HDF5."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from helpers.data.audio import AudioDecodeError, decode_audio, encode_mp3
+from helpers.data.hdf5 import HDF5DatasetWriter, TargetCodec
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".webm", ".mp4", ".aiff",
+                    ".aif", ".wma", ".mkv")
+
+
+@dataclass
+class ConversionReport:
+    """What `convert_folder_to_mp3` did: counts, and the inputs it could not read with the reason."""
+
+    converted: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def convert_file_to_mp3(source: str | os.PathLike, target: str | os.PathLike, sample_rate: int = 32000) -> None:
+    """Decode any PyAV-readable file to mono at `sample_rate` and write it as mp3 (atomically)."""
+    waveform = decode_audio(source, sample_rate)
+    target = os.fspath(target)
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    partial = target + ".partial"
+    with open(partial, "wb") as file:
+        file.write(encode_mp3(waveform, sample_rate))
+    os.replace(partial, target)
+
+
+def _convert_job(job: tuple[str, str, int]) -> tuple[str, str | None]:
+    source, target, sample_rate = job
+    try:
+        convert_file_to_mp3(source, target, sample_rate)
+        return source, None
+    except (AudioDecodeError, OSError, ValueError) as error:
+        return source, str(error)
+
+
+def find_audio_files(folder: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[pathlib.Path]:
+    """Audio files below `folder` (by extension, case-insensitive), sorted."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"source folder {str(folder)!r} does not exist")
+    wanted = {extension.lower() for extension in extensions}
+    return sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in wanted)
+
+
+def convert_folder_to_mp3(source_dir: str | os.PathLike, out_dir: str | os.PathLike, sample_rate: int = 32000,
+                          workers: int | None = None, report_path: str | os.PathLike | None = None,
+                          extensions: Sequence[str] = AUDIO_EXTENSIONS) -> ConversionReport:
+    """Convert every audio file below `source_dir` to `out_dir/<same relative path>.mp3`.
+
+    Resumable: outputs that already exist are skipped (they are written atomically, so an existing
+    one is complete). Runs on `workers` processes (default: all CPUs) with a progress bar. Unreadable
+    inputs are listed, one `path<TAB>reason` per line, in `report_path` (default
+    `out_dir/conversion_failures.tsv`), which is rewritten on every run.
+    """
+    source_dir, out_dir = pathlib.Path(source_dir), pathlib.Path(out_dir)
+    report = ConversionReport()
+    jobs = []
+    for source in find_audio_files(source_dir, extensions):
+        target = (out_dir / source.relative_to(source_dir)).with_suffix(".mp3")
+        if target.exists():
+            report.skipped += 1
+        else:
+            jobs.append((str(source), str(target), sample_rate))
+    logger.info("converting %d files from %s to %s (%d already done)", len(jobs), source_dir, out_dir,
+                report.skipped)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    with multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else _InlinePool() as pool:
+        for source, error in tqdm(pool.imap_unordered(_convert_job, jobs, chunksize=4), total=len(jobs),
+                                  desc="to mp3", unit="file"):
+            if error is None:
+                report.converted += 1
+            else:
+                report.failed.append((source, error))
+    report.failed.sort()
+    report_path = pathlib.Path(report_path) if report_path else out_dir / "conversion_failures.tsv"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text("".join(f"{source}\t{reason}\n" for source, reason in report.failed))
+    if report.failed:
+        logger.warning("%d files could not be converted; listed in %s", len(report.failed), report_path)
+    return report
+
+
+class _InlinePool:
+    """The two Pool methods used above, run in this process (one worker, or nothing to do)."""
+
+    def imap_unordered(self, function, jobs, chunksize=1):
+        return map(function, jobs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+@dataclass
+class PackReport:
+    """What `pack_mp3_files` did: clips written and names whose mp3 file was missing."""
+
+    written: int = 0
+    missing: list[str] = field(default_factory=list)
+
+
+def pack_mp3_files(out_path: str | os.PathLike, clips: Iterable[tuple[str, str | os.PathLike, np.ndarray]],
+                   target_codec: TargetCodec, total: int | None = None,
+                   extra_datasets: dict[str, list] | None = None) -> PackReport:
+    """Write an HDF5-mp3 file from `(audio_name, mp3 path, target)` triples, skipping clips whose file
+    does not exist. `extra_datasets` maps a key to one value per input clip (kept for written clips)."""
+    report = PackReport()
+    kept_rows = []
+    with HDF5DatasetWriter(out_path, target_codec) as writer:
+        for row, (name, path, target) in enumerate(tqdm(clips, total=total, desc=f"packing {os.path.basename(out_path)}",
+                                                        unit="clip")):
+            if not os.path.isfile(path):
+                report.missing.append(name)
+                continue
+            with open(path, "rb") as file:
+                writer.append(name, file.read(), target)
+            kept_rows.append(row)
+        for key, values in (extra_datasets or {}).items():
+            writer.add_dataset(key, np.asarray([values[row] for row in kept_rows]))
+        report.written = writer.count
+    if report.missing:
+        logger.warning("%s: %d clips have no mp3 file and were left out (first: %s)", out_path,
+                       len(report.missing), report.missing[:5])
+    logger.info("wrote %d clips to %s", report.written, out_path)
+    return report
