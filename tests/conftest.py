@@ -1,0 +1,21 @@
+"""Shared test setup: the repo root on sys.path, small thread counts, an isolated torch.hub cache."""
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch.hub directory for this test (release files are planted into its checkpoints/)."""
+    directory = tmp_path / "hub"
+    (directory / "checkpoints").mkdir(parents=True)
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(directory))
+    return directory
