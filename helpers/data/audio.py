@@ -87,10 +87,12 @@ def pad_or_truncate(x: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
     return x
 
 
-def encode_audio(waveform: np.ndarray, sample_rate: int, container_format: str = "mp3") -> bytes:
+def encode_audio(waveform: np.ndarray, sample_rate: int, container_format: str = "mp3",
+                 compression_level: int | None = None) -> bytes:
     """Encode a float waveform, (samples,) mono or (channels, samples) with 1-2 channels, to file bytes.
 
     `container_format` is one of mp3, wav, flac, ogg (Opus; needs 8/12/16/24/48 kHz).
+    `compression_level` is passed to the encoder (for mp3: LAME's quality, 0 best ... 9 fastest).
     """
     if container_format not in _ENCODERS:
         raise ValueError(f"unsupported container format {container_format!r}; choose from {sorted(_ENCODERS)}")
@@ -101,7 +103,8 @@ def encode_audio(waveform: np.ndarray, sample_rate: int, container_format: str =
     layout = "mono" if planar.shape[0] == 1 else "stereo"
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=sample_rate, layout=layout)
+        options = {} if compression_level is None else {"compression_level": str(int(compression_level))}
+        stream = container.add_stream(codec, rate=sample_rate, layout=layout, options=options)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(planar, -1.0, 1.0)),
                                            format="fltp", layout=layout)
         frame.sample_rate = sample_rate
@@ -112,6 +115,7 @@ def encode_audio(waveform: np.ndarray, sample_rate: int, container_format: str =
     return buffer.getvalue()
 
 
-def encode_mp3(waveform: np.ndarray, sample_rate: int) -> bytes:
-    """Encode a float waveform in [-1, 1] to the bytes of an mp3 file."""
-    return encode_audio(waveform, sample_rate, "mp3")
+def encode_mp3(waveform: np.ndarray, sample_rate: int, compression_level: int | None = None) -> bytes:
+    """Encode a float waveform in [-1, 1] to the bytes of an mp3 file (LAME's default quality unless
+    `compression_level`, 0 best ... 9 fastest, is given)."""
+    return encode_audio(waveform, sample_rate, "mp3", compression_level)

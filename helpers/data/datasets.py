@@ -8,10 +8,10 @@ import os
 
 import h5py
 import numpy as np
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import ConcatDataset, Dataset, default_collate
 
 from helpers.data.audio import AudioDecodeError, decode_audio, pad_or_truncate
-from helpers.data.augment import WaveformAugment
+from helpers.data.augment import WaveformAugment, build_training_pipeline, mix_targets_linear
 from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
                                validate_hdf5)
 from helpers.data.seeding import WorkerRandom
@@ -148,3 +148,31 @@ def collate_drop_failed(batch: list):
     if not kept:
         return None
     return default_collate(kept)
+
+
+def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, sample_rate: int = 32000,
+                      clip_length: float | None = 10, gain_augment: int = 7, ir_augment: float = 0.0,
+                      ir_path: str | None = None, in_mem: bool = False, random_crop: bool = False,
+                      roll: bool = True, roll_conf: dict | None = None, wavmix: bool | dict = False, seed: int = 0,
+                      target_decoder: TargetCodec | None = None, mix_targets=None,
+                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset) -> Dataset:
+    """A training set over one or more files (concatenated in order), with per-clip augmentation
+    (gain/IR), then roll and waveform mixup (see `build_training_pipeline`)."""
+    augment = bool(gain_augment) or ir_augment > 0
+    parts = [dataset_class(path, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
+                           augment=augment, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
+                           in_mem=in_mem, training=True, target_decoder=target_decoder, random_crop=random_crop,
+                           seed=seed + 1000 * number)
+             for number, path in enumerate(hdf5_files)]
+    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    return build_training_pipeline(dataset, roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed,
+                                   mix_targets=mix_targets or mix_targets_linear)
+
+
+def make_evaluation_set(hdf5_file: str | os.PathLike, classes_num: int, *, sample_rate: int = 32000,
+                        clip_length: float | None = 10, in_mem: bool = False,
+                        target_decoder: TargetCodec | None = None,
+                        dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset) -> HDF5AudioDataset:
+    """An evaluation set: no augmentation, clips cut from the start, failed clips returned as None."""
+    return dataset_class(hdf5_file, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
+                         augment=False, in_mem=in_mem, training=False, target_decoder=target_decoder)
