@@ -32,18 +32,27 @@ class HDF5AudioDataset(Dataset):
       by a deterministically chosen other clip; with `training=False` the item is None (drop it with
       `collate_drop_failed`, count exclusions as len(dataset) - clips evaluated).
     - `target_decoder` (default: packed bits of `classes_num` classes) turns a stored row into the target.
+    - `indices` restricts the dataset to those rows of the file (e.g. the training folds of ESC-50);
+      replacements for failed clips are drawn from the same rows.
     """
 
     def __init__(self, hdf5_file: str | os.PathLike, sample_rate: int = 32000, classes_num: int = 527,
                  clip_length: float | None = 10, augment: bool = False, gain_augment: int = 7,
                  ir_augment: float = 0.0, ir_path: str | None = None, in_mem: bool = False,
                  training: bool = True, target_decoder: TargetCodec | None = None, random_crop: bool = False,
-                 seed: int = 0, max_replacement_attempts: int = 20):
+                 seed: int = 0, max_replacement_attempts: int = 20, indices=None):
         self.hdf5_file = os.fspath(hdf5_file)
         self.sample_rate = int(sample_rate)
         self.classes_num = int(classes_num)
         self.target_decoder = target_decoder or PackedBitsTargets(self.classes_num)
-        self.length = validate_hdf5(self.hdf5_file, self.classes_num, self.target_decoder)
+        rows_in_file = validate_hdf5(self.hdf5_file, self.classes_num, self.target_decoder)
+        self.rows = None
+        if indices is not None:
+            self.rows = np.asarray(indices, dtype=np.int64).reshape(-1)
+            if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= rows_in_file):
+                raise IndexError(f"indices must lie in [0, {rows_in_file}) for {self.hdf5_file}, "
+                                 f"got {self.rows.min()}..{self.rows.max()}")
+        self.length = rows_in_file if self.rows is None else len(self.rows)
         self.clip_samples = None if clip_length is None else int(round(clip_length * self.sample_rate))
         self.training = training
         self.random_crop = random_crop
@@ -67,7 +76,7 @@ class HDF5AudioDataset(Dataset):
 
     @property
     def failed_clips(self) -> dict[int, str]:
-        """Indices that failed to decode in this process, with the reason."""
+        """Positions that failed to decode in this process, with the reason."""
         return dict(self._failed)
 
     def _file(self) -> h5py.File:
@@ -92,8 +101,9 @@ class HDF5AudioDataset(Dataset):
                 pass
 
     def load(self, index: int):
-        """Decode clip `index`; raises AudioDecodeError when its audio is unusable."""
+        """Decode clip `index` (a position in this dataset); raises AudioDecodeError when its audio is unusable."""
         file = self._file()
+        index = int(index) if self.rows is None else int(self.rows[index])
         name = as_str(file[AUDIO_NAME_KEY][index])
         raw = file[AUDIO_KEY][index]
         waveform = decode_audio(raw, self.sample_rate, name=f"{name} (index {index} in {self.hdf5_file})")
@@ -155,14 +165,17 @@ def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, 
                       ir_path: str | None = None, in_mem: bool = False, random_crop: bool = False,
                       roll: bool = True, roll_conf: dict | None = None, wavmix: bool | dict = False, seed: int = 0,
                       target_decoder: TargetCodec | None = None, mix_targets=None,
-                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset) -> Dataset:
+                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None) -> Dataset:
     """A training set over one or more files (concatenated in order), with per-clip augmentation
-    (gain/IR), then roll and waveform mixup (see `build_training_pipeline`)."""
+    (gain/IR), then roll and waveform mixup (see `build_training_pipeline`). `indices` selects rows
+    and needs a single file."""
+    if indices is not None and len(hdf5_files) != 1:
+        raise ValueError(f"indices select rows of one file, got {len(hdf5_files)} files")
     augment = bool(gain_augment) or ir_augment > 0
     parts = [dataset_class(path, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
                            augment=augment, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
                            in_mem=in_mem, training=True, target_decoder=target_decoder, random_crop=random_crop,
-                           seed=seed + 1000 * number)
+                           seed=seed + 1000 * number, indices=indices)
              for number, path in enumerate(hdf5_files)]
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     return build_training_pipeline(dataset, roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed,
@@ -172,7 +185,9 @@ def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, 
 def make_evaluation_set(hdf5_file: str | os.PathLike, classes_num: int, *, sample_rate: int = 32000,
                         clip_length: float | None = 10, in_mem: bool = False,
                         target_decoder: TargetCodec | None = None,
-                        dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset) -> HDF5AudioDataset:
+                        dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset,
+                        indices=None) -> HDF5AudioDataset:
     """An evaluation set: no augmentation, clips cut from the start, failed clips returned as None."""
     return dataset_class(hdf5_file, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
-                         augment=False, in_mem=in_mem, training=False, target_decoder=target_decoder)
+                         augment=False, in_mem=in_mem, training=False, target_decoder=target_decoder,
+                         indices=indices)

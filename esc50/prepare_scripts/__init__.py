@@ -1,0 +1,1 @@
+"""Command-line preparation scripts; run from the repository root with `python -m`."""

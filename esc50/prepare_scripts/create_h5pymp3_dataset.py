@@ -1,0 +1,81 @@
+"""Prepare ESC-50 (https://github.com/karolpiczak/ESC-50) as one HDF5-mp3 file with folds.
+
+Reads `meta/esc50.csv` (filename, fold, target, category, ...) and `audio/*.wav` from the ESC-50
+folder, converts the audio to 32 kHz mono mp3 (resumable) and writes `esc50_mp3.hdf` (one-hot
+targets of 50 classes plus a `fold` dataset) and `esc50_class_labels_indices.csv` (the category names).
+
+    python -m esc50.prepare_scripts.create_h5pymp3_dataset --esc50-dir ESC-50-master --out-dir audioset_hdf5s/mp3
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import pathlib
+
+import numpy as np
+
+from esc50.dataset import DATA_FILE, FOLD_KEY, NUM_CLASSES, NUM_FOLDS
+from helpers.data import PackedBitsTargets, write_label_file
+from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files
+
+META_COLUMNS = ("filename", "fold", "target", "category")
+LABEL_FILE = "esc50_class_labels_indices.csv"
+
+
+def read_meta(meta_csv: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of esc50.csv; errors name the file, line and value."""
+    if not os.path.isfile(meta_csv):
+        raise FileNotFoundError(f"ESC-50 meta file {os.fspath(meta_csv)!r} does not exist")
+    with open(meta_csv, newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        missing = [column for column in META_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{os.fspath(meta_csv)!r} lacks column(s) {missing}")
+        rows = list(reader)
+    for line_number, row in enumerate(rows, start=2):
+        if not (row["target"].isdigit() and int(row["target"]) < NUM_CLASSES):
+            raise ValueError(f"{os.fspath(meta_csv)!r} line {line_number}: target {row['target']!r} not in 0..49")
+        if not (row["fold"].isdigit() and 1 <= int(row["fold"]) <= NUM_FOLDS):
+            raise ValueError(f"{os.fspath(meta_csv)!r} line {line_number}: fold {row['fold']!r} not in 1..5")
+    return rows
+
+
+def prepare_esc50(esc50_dir: str | os.PathLike, out_dir: str | os.PathLike, mp3_dir: str | os.PathLike | None = None,
+                  workers: int | None = None) -> PackReport:
+    esc50_dir = pathlib.Path(esc50_dir)
+    mp3_dir = pathlib.Path(mp3_dir) if mp3_dir else esc50_dir / "mp3"
+    rows = read_meta(esc50_dir / "meta" / "esc50.csv")
+    convert_folder_to_mp3(esc50_dir / "audio", mp3_dir, workers=workers)
+    categories = {int(row["target"]): row["category"] for row in rows}
+    names = [(categories.get(index, f"class {index}"),) * 2 for index in range(NUM_CLASSES)]
+    os.makedirs(out_dir, exist_ok=True)
+    write_label_file(os.path.join(out_dir, LABEL_FILE), names)
+
+    def clips():
+        for row in rows:
+            target = np.zeros(NUM_CLASSES, dtype=np.float32)
+            target[int(row["target"])] = 1
+            mp3_name = pathlib.Path(row["filename"]).with_suffix(".mp3").name
+            yield mp3_name, str(mp3_dir / mp3_name), target
+
+    return pack_mp3_files(os.path.join(out_dir, DATA_FILE), clips(), PackedBitsTargets(NUM_CLASSES),
+                          total=len(rows), extra_datasets={FOLD_KEY: [int(row["fold"]) for row in rows]})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--esc50-dir", required=True, help="ESC-50 folder with meta/esc50.csv and audio/")
+    parser.add_argument("--out-dir", required=True, help="folder for esc50_mp3.hdf and the label file")
+    parser.add_argument("--mp3-dir", default=None, help="where converted mp3s go (default: ESC50_DIR/mp3)")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    report = prepare_esc50(args.esc50_dir, args.out_dir, args.mp3_dir, args.workers)
+    print(f"{DATA_FILE}: {report.written} clips, {len(report.missing)} without audio")
+
+
+if __name__ == "__main__":
+    main()
