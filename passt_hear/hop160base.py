@@ -1,0 +1,9 @@
+"""HEAR 2021 API and waveform model: PaSST-S on mel frames with STFT hop 160."""
+from passt_hear.variants import Variant, get_model_passt, get_scene_embeddings, get_timestamp_embeddings
+
+VARIANT = Variant("passt_s_swa_f128_stfthop160_p16_s10_ap473", scene_hop_seconds=2.5)
+load_model = VARIANT.load_model
+get_basic_model = VARIANT.get_basic_model
+
+__all__ = ["VARIANT", "load_model", "get_basic_model", "get_model_passt", "get_scene_embeddings",
+           "get_timestamp_embeddings"]
