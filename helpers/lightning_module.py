@@ -1,0 +1,193 @@
+"""The LightningModule that trains and validates PaSST: mel frontend on the device, spectrogram mixup,
+the task's loss, AdamW with a per-epoch LambdaLR schedule, and validation of the network and (when SWA
+has started) its weight average, on predictions gathered from all ranks."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from helpers.mixup import mix, mixup_coefficients
+from helpers.swa import AveragedWeights
+
+log = logging.getLogger(__name__)
+
+NONFINITE_LOSS_ACTIONS = ("stop", "skip")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class PaSSTModule(pl.LightningModule):
+    """Trains `net` on mel spectrograms of waveform batches `(waveform (B, 1, samples), names, targets)`.
+
+    task: a `helpers.tasks` object (loss, mixup of targets, metrics). lr_lambda: epoch -> LR factor
+    (None: constant). mixup_alpha: None disables spectrogram mixup. with_swa: keep an `AveragedWeights`
+    copy (`self.swa`, filled by `helpers.swa.SWACallback`). nonfinite_loss: "stop" raises
+    `NonFiniteLossError`, "skip" drops the batch (on every rank). compile_net: `torch.compile` the net
+    in place (state_dict keys unchanged).
+    """
+
+    def __init__(self, net: nn.Module, mel: nn.Module, task, lr: float = 2e-5, weight_decay: float = 1e-4,
+                 adamw: bool = True, lr_lambda: Callable[[int], float] | None = None,
+                 mixup_alpha: float | None = 0.3, with_swa: bool = False, nonfinite_loss: str = "stop",
+                 compile_net: bool = False):
+        super().__init__()
+        if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
+            raise ValueError(f"nonfinite_loss={nonfinite_loss!r}; allowed: {', '.join(NONFINITE_LOSS_ACTIONS)}")
+        self.net, self.mel, self.task = net, mel, task
+        self.lr, self.weight_decay, self.adamw, self.lr_lambda = lr, weight_decay, adamw, lr_lambda
+        self.mixup_alpha = mixup_alpha
+        self.nonfinite_loss = nonfinite_loss
+        self.swa = AveragedWeights(net) if with_swa else None
+        if compile_net:
+            log.info("compiling the network with torch.compile")
+            self.net.compile()
+        self.metric_prefix = ""  # e.g. "eval_" when a second set is validated after training
+        self._outputs: dict[str, list] = {}
+        self.skipped_batches = 0
+
+    def spectrograms(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(B, C, samples) waveforms -> (B, C, n_mels, frames) log-mel spectrograms."""
+        return self.mel(waveforms)
+
+    def forward(self, waveforms: torch.Tensor):
+        return self.net(self.spectrograms(waveforms))
+
+    # --- training ---------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        waveforms, _, targets = batch
+        spectrograms = self.spectrograms(waveforms)
+        labels, mask = self.task.split(targets)
+        if self.mixup_alpha:
+            partners, lam = mixup_coefficients(len(labels), self.mixup_alpha, spectrograms.device)
+            spectrograms = mix(spectrograms, partners, lam)
+            labels, mask = self.task.mix(labels, mask, partners, lam)
+        logits, _ = self.net(spectrograms)
+        loss = self.task.per_clip_loss(logits, labels, mask).mean()
+        if not self._all_ranks_finite(loss):
+            where = f"epoch {self.current_epoch}, step {self.global_step}, batch {batch_idx}"
+            if self.nonfinite_loss == "stop":
+                raise NonFiniteLossError(f"non-finite training loss ({loss.item()}) at {where}; the weights and "
+                                         "the SWA average were not updated (nonfinite_loss='skip' skips such batches)")
+            self.skipped_batches += 1
+            log.warning("skipping a batch with non-finite loss at %s (%d skipped)", where, self.skipped_batches)
+            return None
+        self.log("train.loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True, sync_dist=True,
+                 batch_size=len(labels))
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True,
+                 batch_size=len(labels))
+        return loss
+
+    def _all_ranks_finite(self, loss: torch.Tensor) -> bool:
+        finite = torch.isfinite(loss.detach()).to(torch.int32)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite)
+
+    def configure_optimizers(self):
+        fused = self.device.type == "cuda"  # fused AdamW is much slower than the foreach one on CPU
+        optimizer_class = torch.optim.AdamW if self.adamw else torch.optim.Adam
+        options = {"weight_decay": self.weight_decay} if self.adamw else {}
+        optimizer = optimizer_class(self.net.parameters(), lr=self.lr, fused=fused, **options)
+        if self.lr_lambda is None:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_lambda)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # --- validation -------------------------------------------------------------------------------
+    def _validated_networks(self):
+        networks = [("", self.net)]
+        if self.swa is not None and self.swa.active:
+            networks.append(("swa_", self.swa.net))
+        return networks
+
+    def on_validation_epoch_start(self):
+        self._outputs = {}
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        if batch is None:  # every clip of the batch failed to decode
+            return
+        waveforms, _, targets = batch
+        spectrograms = self.spectrograms(waveforms)
+        labels, mask = self.task.split(targets)
+        for prefix, net in self._validated_networks():
+            logits, _ = net(spectrograms)
+            outputs = self._outputs.setdefault(prefix, {"scores": [], "labels": [], "mask": [], "loss": []})
+            outputs["scores"].append(self.task.scores(logits).detach())
+            outputs["labels"].append(labels.detach().float())
+            outputs["mask"].append((torch.ones_like(labels) if mask is None else mask).detach().float())
+            outputs["loss"].append(self.task.per_clip_loss(logits, labels, mask).detach().float())
+
+    def on_validation_epoch_end(self):
+        width = self.net.num_classes if hasattr(self.net, "num_classes") else None
+        for prefix, _ in self._validated_networks():
+            outputs = self._outputs.get(prefix)
+            gathered = {key: self.gather_rows(torch.cat(values) if values else self._empty(key, width))
+                        for key, values in (outputs or {"scores": [], "labels": [], "mask": [], "loss": []}).items()}
+            has_mask = not bool((gathered["mask"] == 1).all())
+            results = {"val.loss": gathered["loss"].mean().item() if len(gathered["loss"]) else float("nan"),
+                       **self.task.metrics(gathered["scores"], gathered["labels"],
+                                           gathered["mask"] if has_mask else None)}
+            name = self.metric_prefix + prefix
+            self.log_dict({name + key: float(value) for key, value in results.items()}, sync_dist=True,
+                          prog_bar=not prefix)
+            if not prefix:
+                self.log(self.metric_prefix + "val.clips", float(len(gathered["loss"])), sync_dist=True)
+        self._outputs = {}
+
+    def _empty(self, key: str, width: int | None) -> torch.Tensor:
+        shape = (0,) if key == "loss" else (0, width or 0)
+        return torch.zeros(shape, device=self.device)
+
+    def gather_rows(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Concatenate `tensor` (rows may differ in number per rank) over all ranks, in rank order."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return tensor
+        count = torch.tensor([tensor.shape[0]], device=tensor.device)
+        counts = [torch.zeros_like(count) for _ in range(dist.get_world_size())]
+        dist.all_gather(counts, count)
+        longest = int(max(c.item() for c in counts))
+        padded = torch.zeros((longest, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
+        padded[:tensor.shape[0]] = tensor
+        pieces = [torch.zeros_like(padded) for _ in counts]
+        dist.all_gather(pieces, padded.contiguous())
+        return torch.cat([piece[:int(c.item())] for piece, c in zip(pieces, counts)])
+
+    # --- checkpoints: the RNG state travels with the weights (resume continues the same random stream)
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_states"] = capture_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_states" in checkpoint:
+            restore_rng_states(checkpoint["rng_states"])
+
+
+def capture_rng_states() -> dict:
+    """torch (CPU and CUDA), numpy and Python generator states, as types `torch.load(weights_only=True)` reads."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                        "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    python = states["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    numpy = states["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

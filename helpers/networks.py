@@ -1,0 +1,74 @@
+"""Build the network a config describes: one PaSST (release weights, a local checkpoint, or fresh) or an
+ensemble, and read networks back from this project's training checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from models.passt import EnsembleModel, get_model
+from models.weights import CheckpointError, check_state_dict
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_WEIGHTS = ("net", "swa")
+
+
+def is_training_checkpoint(path: str) -> bool:
+    return os.fspath(path).endswith(".ckpt")
+
+
+def training_checkpoint_state_dict(path: str, weights: str = "net") -> dict[str, torch.Tensor]:
+    """The network (`weights="net"`) or its SWA average (`"swa"`) stored in a training checkpoint (.ckpt)."""
+    if weights not in CHECKPOINT_WEIGHTS:
+        raise ValueError(f"checkpoint_weights={weights!r}; allowed: {', '.join(CHECKPOINT_WEIGHTS)}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"cannot load training checkpoint {path}: {type(error).__name__}: {error}") from error
+    prefix = "net." if weights == "net" else "swa.net."
+    state_dict = {key[len(prefix):]: value for key, value in checkpoint.get("state_dict", {}).items()
+                  if key.startswith(prefix)}
+    if not state_dict:
+        raise CheckpointError(f"{path} holds no {'SWA ' if weights == 'swa' else ''}network weights "
+                              f"(no state_dict keys starting with {prefix!r})")
+    return state_dict
+
+
+def build_single(arch: str, checkpoint: str | None = None, checkpoint_weights: str = "net",
+                 pretrained: bool = True, **options) -> nn.Module:
+    """`models.passt.get_model(arch, pretrained, **options)`; `checkpoint` loads a local file instead of the
+    release weights: a release-format state_dict, or a training checkpoint (.ckpt, with `checkpoint_weights`
+    choosing the network or its SWA average, which must fit exactly)."""
+    if checkpoint and is_training_checkpoint(checkpoint):
+        net = get_model(arch=arch, pretrained=False, **options)
+        state_dict = training_checkpoint_state_dict(checkpoint, checkpoint_weights)
+        check_state_dict(state_dict, net, checkpoint)
+        net.load_state_dict(state_dict, strict=True)
+        log.info("loaded %s weights (%s) from %s", arch, checkpoint_weights, checkpoint)
+        return net
+    return get_model(arch=arch, pretrained=pretrained, checkpoint=checkpoint, **options)
+
+
+def build_network(arch: str, arch_list: Sequence | None = None, checkpoint: str | None = None,
+                  checkpoint_weights: str = "net", **options) -> nn.Module:
+    """The network of a `models.net` config. A non-empty `arch_list` of `(arch, fstride, tstride)` or
+    `(arch, fstride, tstride, checkpoint)` builds an `EnsembleModel` averaging the members' logits; then
+    `arch`, `fstride`, `tstride` and `checkpoint` of the config are not used."""
+    if not arch_list:
+        return build_single(arch, checkpoint, checkpoint_weights, **options)
+    members = []
+    for entry in arch_list:
+        if not isinstance(entry, (list, tuple)) or len(entry) not in (3, 4):
+            raise ValueError(f"models.net.arch_list entries are (arch, fstride, tstride[, checkpoint]), got {entry!r}")
+        member_arch, fstride, tstride, *member_checkpoint = entry
+        member_options = {**options, "fstride": fstride, "tstride": tstride}
+        members.append(build_single(member_arch, member_checkpoint[0] if member_checkpoint else None,
+                                    checkpoint_weights, **member_options))
+    log.info("ensemble of %d networks: %s", len(members), ", ".join(str(entry[0]) for entry in arch_list))
+    return EnsembleModel(members)
+
