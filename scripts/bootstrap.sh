@@ -10,7 +10,6 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     python_bin="$(command -v python3.11 || command -v python3)"
     echo "[bootstrap] setting up $venv with $("$python_bin" --version) (first run takes a few minutes)" >&2
     "$python_bin" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
     "$venv/bin/python" -m pip install --quiet -r "$repo_root/requirements.txt" 2>&1 \
         | grep -v '^WARNING: Location' >&2 || true
     "$venv/bin/python" -m pip install --quiet --no-deps --ignore-requires-python \

@@ -4,7 +4,7 @@ hearvalidator imports tensorflow at top level but, for a PyTorch model, uses it 
 ``isinstance(model, tf.Module)`` check. tensorflow-cpu cannot be installed next to this project's pins
 (2.21 needs h5py < 3.15, older releases numpy < 2 or other tensorboard versions), so when tensorflow is
 absent a stand-in module with an unrelated ``Module`` class is put in its place: the validator's own code
-then runs unchanged. Install: ``pip install --no-deps --ignore-requires-python hearvalidator==2021.0.6``.
+then runs unchanged. scripts/bootstrap.sh installs it (requirements-nodeps.txt), so it is never skipped.
 """
 import importlib
 import sys
@@ -19,8 +19,7 @@ from models.passt import get_model
 from models.registry import get_arch
 from models.weights import hub_cache_path
 
-pytest.importorskip("hearvalidator", reason="hearvalidator is not installed; install it with: pip install "
-                                            "--no-deps --ignore-requires-python hearvalidator==2021.0.6")
+import hearvalidator  # noqa: F401,E402  -- installed by scripts/bootstrap.sh from requirements-nodeps.txt
 
 
 @pytest.fixture
