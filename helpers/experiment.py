@@ -252,8 +252,10 @@ def resume_checkpoint(resume: str | None) -> str | None:
 
 
 # --- procedures ------------------------------------------------------------------------------------
-def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLoader, eval_loader: DataLoader):
-    """Fit the configured module; returns the run's result (final and best figures, checkpoint paths)."""
+def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLoader, eval_loader: DataLoader,
+          final_eval_loader: DataLoader | None = None):
+    """Fit the configured module; returns the run's result (final and best figures, checkpoint paths).
+    With `final_eval_loader`, the best checkpoint is then evaluated on it (metrics prefixed `eval_`)."""
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     run_dir = run_directory(run, experiment_name)
     module = build_module(config, task)
@@ -268,6 +270,12 @@ def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLo
                   last_checkpoint=getattr(checkpoint, "last_model_path", None))
     if checkpoint is not None and checkpoint.best_model_score is not None:
         result["best_" + task.monitor] = float(checkpoint.best_model_score)
+    if final_eval_loader is not None:
+        module.metric_prefix = "eval_"
+        best = result["best_checkpoint"] or None
+        trainer.validate(module, final_eval_loader, ckpt_path=best, verbose=False)
+        result.update({key: float(value) for key, value in trainer.callback_metrics.items()
+                       if key.startswith("eval_")})
     if trainer.is_global_zero:
         print(final_line(result, task.monitor))
     return result

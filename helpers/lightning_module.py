@@ -44,6 +44,9 @@ class PaSSTModule(pl.LightningModule):
         if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
             raise ValueError(f"nonfinite_loss={nonfinite_loss!r}; allowed: {', '.join(NONFINITE_LOSS_ACTIONS)}")
         self.net, self.mel, self.task = net, mel, task
+        for module in net.modules():  # PaSST's distillation head is not used by forward (as upstream);
+            if getattr(module, "head_dist", None) is not None:  # frozen, DDP needs no unused-parameter search
+                module.head_dist.requires_grad_(False)
         self.lr, self.weight_decay, self.adamw, self.lr_lambda = lr, weight_decay, adamw, lr_lambda
         self.mixup_alpha = mixup_alpha
         self.nonfinite_loss = nonfinite_loss
@@ -83,7 +86,7 @@ class PaSSTModule(pl.LightningModule):
             return None
         self.log("train.loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True, sync_dist=True,
                  batch_size=len(labels))
-        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True,
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True, sync_dist=True,
                  batch_size=len(labels))
         return loss
 
@@ -97,7 +100,8 @@ class PaSSTModule(pl.LightningModule):
         fused = self.device.type == "cuda"  # fused AdamW is much slower than the foreach one on CPU
         optimizer_class = torch.optim.AdamW if self.adamw else torch.optim.Adam
         options = {"weight_decay": self.weight_decay} if self.adamw else {}
-        optimizer = optimizer_class(self.net.parameters(), lr=self.lr, fused=fused, **options)
+        trained = [parameter for parameter in self.net.parameters() if parameter.requires_grad]
+        optimizer = optimizer_class(trained, lr=self.lr, fused=fused, **options)
         if self.lr_lambda is None:
             return optimizer
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_lambda)

@@ -1,0 +1,121 @@
+"""PaSST fine-tuned on ESC-50 (50 classes, 5 folds; train on four, test on `basedataset.fold`): train
+(default), evaluate_only, model_speed_test, test_loaders. Cross-entropy loss, metric `acc`.
+
+    python ex_esc50.py with basedataset.fold=3 trainer.precision=16-mixed -c "ESC-50 fold 3"
+"""
+
+from sacred import Experiment, Ingredient
+
+import esc50.dataset as esc50
+from config_updates import add_configs
+from helpers import experiment
+from helpers.config_checks import check_config
+from helpers.tasks import MultiClass
+
+basedataset = Ingredient("basedataset")
+ex = Experiment("esc50", ingredients=[basedataset])
+add_configs(ex)
+TASK = MultiClass()
+
+
+@basedataset.config
+def dataset_config():
+    base_dir = "audioset_hdf5s/"  # holds mp3/esc50_mp3.hdf (esc50/README.md)
+    esc50_hdf5 = base_dir + "mp3/" + esc50.DATA_FILE
+    fold = 1  # the test fold (1..5); the other four are trained on
+    sample_rate, clip_length, in_mem = 32000, esc50.CLIP_SECONDS, False
+    gain_augment = 7  # random gain of +-7 dB
+    ir_augment, ir_path = 0.0, base_dir + "irs/"
+    roll = True  # random time roll of the waveform (roll_conf)
+    roll_conf = dict(axis=1, shift=None, shift_range=50)
+    wavmix = 0  # waveform mixup of clip pairs (0: off)
+
+
+@ex.config
+def default_config():
+    lr, adamw, weight_decay = 1e-5, True, 1e-4
+    use_mixup = True  # spectrogram mixup
+    mixup_alpha = 0.3
+    schedule_mode = "exp_lin"  # exp_lin | cos_cyc | constant, per epoch
+    warm_up_len, ramp_down_start, ramp_down_len, last_lr_value = 5, 50, 50, 0.01
+    swa = True  # average the weights after epoch swa_epoch_start and every swa_freq epochs after it
+    swa_epoch_start, swa_freq = 2, 1
+    compile = "auto"  # torch.compile the net: auto = on GPU only
+    nonfinite_loss = "stop"  # stop | skip a batch whose loss is NaN/inf
+    resume = None  # run folder or .ckpt to continue from
+    speed_test_batch_size = 100
+    spectrogram_batches = 2  # PNGs of the first training batches
+    wandb = dict(enabled=False, project="passt_esc50")
+    datasets = dict(training=dict(batch_size=12, num_workers=16), test=dict(batch_size=20, num_workers=16))
+    models = dict(
+        mel=dict(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024, freqm=48, timem=80, htk=False,
+                 fmin=0.0, fmax=None, norm=1, fmin_aug_range=10, fmax_aug_range=2000),
+        net=dict(arch="passt_s_swa_p16_128_ap476", pretrained=True, n_classes=esc50.NUM_CLASSES, in_channels=1,
+                 fstride=10, tstride=10, input_fdim=128, input_tdim=998, u_patchout=0, s_patchout_t=10,
+                 s_patchout_f=3, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, arch_list=[],
+                 checkpoint=None, checkpoint_weights="net"))
+    trainer = experiment.trainer_config(max_epochs=10, precision="16-mixed", benchmark=True, num_sanity_val_steps=0)
+
+
+@basedataset.capture
+def training_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem, gain_augment, ir_augment, ir_path, roll,
+                 roll_conf, wavmix, seed=0):
+    return esc50.get_training_set(esc50_hdf5, fold, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
+                                  clip_length=clip_length, sample_rate=sample_rate, in_mem=in_mem,
+                                  gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path, seed=seed)
+
+
+@basedataset.capture
+def test_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem):
+    return esc50.get_test_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem)
+
+
+@basedataset.capture
+def data_files(esc50_hdf5):
+    return {"basedataset.esc50_hdf5": esc50_hdf5}
+
+
+def loaders(config, training=True):
+    train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
+    test_loader = experiment.evaluation_loader(test_set(), test_cfg["batch_size"], test_cfg["num_workers"])
+    if not training:
+        return None, test_loader
+    return experiment.training_loader(training_set(seed=config["seed"]), train_cfg["batch_size"],
+                                      train_cfg["num_workers"], config["seed"]), test_loader
+
+
+def checked(config, training=True):
+    check_config(config, n_classes=esc50.NUM_CLASSES, training=training, files=data_files())
+
+
+@ex.main
+def train(_config, _run):
+    """Train on the four training folds, validating on the test fold every epoch."""
+    checked(_config)
+    return experiment.train(_config, _run, ex.path, TASK, *loaders(_config))
+
+
+@ex.command
+def evaluate_only(_config, _run):
+    """Evaluate the configured network (models.net.checkpoint, release model or ensemble) on the test fold."""
+    checked(_config, training=False)
+    return experiment.evaluate(_config, _run, ex.path, TASK, loaders(_config, training=False)[1])
+
+
+@ex.command
+def model_speed_test(_config, speed_test_batch_size):
+    """Training speed (spectrograms/s) of the configured network on random input."""
+    check_config(_config, n_classes=esc50.NUM_CLASSES)
+    return experiment.speed_test(_config, TASK, speed_test_batch_size)
+
+
+@ex.command
+def test_loaders(_config):
+    """Load one batch from each loader and describe it."""
+    checked(_config)
+    for name, loader in zip(("training", "test"), loaders(_config)):
+        print(f"{name}: {len(loader.dataset)} clips; {experiment.describe_batch(next(iter(loader)))}")
+
+
+if __name__ == "__main__":
+    experiment.launch(ex)

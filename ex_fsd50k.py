@@ -1,0 +1,140 @@
+"""PaSST fine-tuned on FSD50K (200 classes): train (default; validation split every epoch, then the best
+checkpoint on the evaluation split as `eval_ap`, ...), evaluate_only, model_speed_test, test_loaders.
+
+    python ex_fsd50k.py with trainer.precision=16-mixed -c "FSD50K PaSST"
+    python ex_fsd50k.py evaluate_only with variable_eval models.net.checkpoint=runs/fsd50k/1/checkpoints/last.ckpt
+"""
+
+from sacred import Experiment, Ingredient
+
+import fsd50k.dataset as fsd50k
+from config_updates import add_configs
+from helpers import experiment
+from helpers.config_checks import check_config
+from helpers.tasks import MultiLabel
+
+basedataset = Ingredient("basedataset")
+ex = Experiment("fsd50k", ingredients=[basedataset])
+add_configs(ex)
+TASK = MultiLabel()
+
+
+@basedataset.config
+def dataset_config():
+    base_dir = "audioset_hdf5s/"  # holds mp3/FSD50K.*_mp3.hdf (fsd50k/README.md)
+    balanced_train_hdf5 = base_dir + "mp3/" + fsd50k.TRAIN_FILE
+    valid_hdf5 = base_dir + "mp3/" + fsd50k.VALID_FILE
+    eval_hdf5 = base_dir + "mp3/" + fsd50k.EVAL_FILE
+    variable_eval = False  # evaluate whole clips of any length (use batch size 1)
+    sample_rate, clip_length, in_mem = 32000, 10, False
+    gain_augment = 7  # random gain of +-7 dB
+    ir_augment, ir_path = 0.0, base_dir + "irs/"
+    roll = True  # random time roll of the waveform (roll_conf)
+    roll_conf = dict(axis=1, shift=None, shift_range=50)
+    wavmix = 1  # waveform mixup of clip pairs (0: off)
+
+
+@ex.config
+def default_config():
+    lr, adamw, weight_decay = 1e-5, True, 1e-4
+    use_mixup = True  # spectrogram mixup
+    mixup_alpha = 0.3
+    schedule_mode = "exp_lin"  # exp_lin | cos_cyc | constant, per epoch
+    warm_up_len, ramp_down_start, ramp_down_len, last_lr_value = 5, 10, 10, 0.01
+    swa = True  # average the weights after epoch swa_epoch_start and every swa_freq epochs after it
+    swa_epoch_start, swa_freq = 10, 3
+    compile = "auto"  # torch.compile the net: auto = on GPU only
+    nonfinite_loss = "stop"  # stop | skip a batch whose loss is NaN/inf
+    resume = None  # run folder or .ckpt to continue from
+    speed_test_batch_size = 100
+    spectrogram_batches = 2  # PNGs of the first training batches
+    wandb = dict(enabled=False, project="passt_fsd50k")
+    datasets = dict(training=dict(batch_size=12, num_workers=16), valid=dict(batch_size=10, num_workers=16),
+                    eval=dict(batch_size=10, num_workers=16))
+    models = dict(
+        mel=dict(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024, freqm=0, timem=0, htk=False,
+                 fmin=0.0, fmax=None, norm=1, fmin_aug_range=10, fmax_aug_range=2000),
+        net=dict(arch="passt_s_swa_p16_128_ap476", pretrained=True, n_classes=fsd50k.NUM_CLASSES, in_channels=1,
+                 fstride=10, tstride=10, input_fdim=128, input_tdim=998, u_patchout=0, s_patchout_t=10,
+                 s_patchout_f=4, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, arch_list=[],
+                 checkpoint=None, checkpoint_weights="net"))
+    trainer = experiment.trainer_config(max_epochs=50, precision="16-mixed", benchmark=True, num_sanity_val_steps=0)
+
+
+@ex.named_config
+def variable_eval():
+    """Evaluate whole clips (any length), one per batch."""
+    basedataset = dict(variable_eval=True)  # noqa: F841
+    datasets = dict(valid=dict(batch_size=1), eval=dict(batch_size=1))  # noqa: F841
+
+
+@basedataset.capture
+def training_set(balanced_train_hdf5, sample_rate, clip_length, in_mem, gain_augment, ir_augment, ir_path, roll,
+                 roll_conf, wavmix, seed=0):
+    return fsd50k.get_training_set(balanced_train_hdf5, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
+                                   clip_length=clip_length, sample_rate=sample_rate, in_mem=in_mem,
+                                   gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path, seed=seed)
+
+
+@basedataset.capture
+def evaluation_sets(valid_hdf5, eval_hdf5, variable_eval, sample_rate, clip_length, in_mem):
+    return (fsd50k.get_valid_set(valid_hdf5, variable_eval, sample_rate, clip_length, in_mem),
+            fsd50k.get_eval_set(eval_hdf5, variable_eval, sample_rate, clip_length, in_mem))
+
+
+@basedataset.capture
+def data_files(balanced_train_hdf5, valid_hdf5, eval_hdf5, training=True):
+    files = {"basedataset.valid_hdf5": valid_hdf5, "basedataset.eval_hdf5": eval_hdf5}
+    if training:
+        files["basedataset.balanced_train_hdf5"] = balanced_train_hdf5
+    return files
+
+
+def loaders(config, training=True):
+    """(training, validation, evaluation) loaders; no training loader when not `training`."""
+    cfg = config["datasets"]
+    valid_set, eval_set = evaluation_sets()
+    valid_loader = experiment.evaluation_loader(valid_set, cfg["valid"]["batch_size"], cfg["valid"]["num_workers"])
+    eval_loader = experiment.evaluation_loader(eval_set, cfg["eval"]["batch_size"], cfg["eval"]["num_workers"])
+    if not training:
+        return None, valid_loader, eval_loader
+    train_loader = experiment.training_loader(training_set(seed=config["seed"]), cfg["training"]["batch_size"],
+                                              cfg["training"]["num_workers"], config["seed"])
+    return train_loader, valid_loader, eval_loader
+
+
+def checked(config, training=True):
+    check_config(config, n_classes=fsd50k.NUM_CLASSES, training=training, files=data_files(training=training))
+
+
+@ex.main
+def train(_config, _run):
+    """Train, validate on the validation split every epoch, then evaluate the best checkpoint on the eval split."""
+    checked(_config)
+    return experiment.train(_config, _run, ex.path, TASK, *loaders(_config))
+
+
+@ex.command
+def evaluate_only(_config, _run):
+    """Evaluate the configured network (release model, models.net.checkpoint or an ensemble) on the eval split."""
+    checked(_config, training=False)
+    return experiment.evaluate(_config, _run, ex.path, TASK, loaders(_config, training=False)[2])
+
+
+@ex.command
+def model_speed_test(_config, speed_test_batch_size):
+    """Training speed (spectrograms/s) of the configured network on random input."""
+    check_config(_config, n_classes=fsd50k.NUM_CLASSES)
+    return experiment.speed_test(_config, TASK, speed_test_batch_size)
+
+
+@ex.command
+def test_loaders(_config):
+    """Load one batch from each loader and describe it."""
+    checked(_config)
+    for name, loader in zip(("training", "validation", "evaluation"), loaders(_config)):
+        print(f"{name}: {len(loader.dataset)} clips; {experiment.describe_batch(next(iter(loader)))}")
+
+
+if __name__ == "__main__":
+    experiment.launch(ex)
