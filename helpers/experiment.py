@@ -8,6 +8,7 @@ import inspect
 import logging
 import os
 import sys
+import tempfile
 import time
 from typing import Mapping
 
@@ -109,9 +110,8 @@ def run_directory(run, experiment_name: str) -> str | None:
     for observer in run.observers:
         if isinstance(observer, FileStorageObserver) and getattr(observer, "dir", None):
             return observer.dir
-    directory = os.path.join("runs", experiment_name, time.strftime("unobserved-%Y%m%d-%H%M%S") + f"-{os.getpid()}")
-    os.makedirs(directory, exist_ok=True)
-    return directory
+    os.makedirs(os.path.join("runs", experiment_name), exist_ok=True)
+    return tempfile.mkdtemp(prefix=time.strftime("unobserved-%Y%m%d-%H%M%S-"), dir=os.path.join("runs", experiment_name))
 
 
 # --- Lightning pieces --------------------------------------------------------------------------------
@@ -193,10 +193,11 @@ def build_trainer(trainer_config: Mapping, run, run_dir: str | None, monitor: st
         loggers.append(WandbLogger(project=wandb.get("project"), save_dir=logs_dir,
                                    **{k: v for k, v in wandb.items() if k not in ("enabled", "project")}))
     callbacks = []
-    if checkpoints:
-        callbacks.append(ModelCheckpoint(dirpath=os.path.join(run_dir, "checkpoints") if run_dir else None,
-                                         filename="best-epoch{epoch:03d}", auto_insert_metric_name=False,
-                                         monitor=monitor, mode="max", save_top_k=1, save_last=True))
+    if checkpoints:  # (Lightning's save_last only writes when the best one changes)
+        directory = os.path.join(run_dir, "checkpoints") if run_dir else None
+        callbacks += [ModelCheckpoint(dirpath=directory, filename="best-epoch{epoch:03d}", monitor=monitor,
+                                      mode="max", save_top_k=1, auto_insert_metric_name=False),
+                      ModelCheckpoint(dirpath=directory, filename="last", enable_version_counter=False)]
     if swa_callback is not None:
         callbacks.append(swa_callback)
     if run_dir:
@@ -263,12 +264,11 @@ def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLo
     trainer = build_trainer(config["trainer"], run, run_dir, task.monitor, swa, config.get("spectrogram_batches", 2),
                             config.get("wandb"))
     trainer.fit(module, train_loader, eval_loader, ckpt_path=resume_checkpoint(config.get("resume")))
-    checkpoint = trainer.checkpoint_callback
+    checkpoint, last = trainer.checkpoint_callbacks
     result = {key: float(value) for key, value in trainer.callback_metrics.items()}
-    result.update(epochs=trainer.current_epoch, run_dir=run_dir,
-                  best_checkpoint=getattr(checkpoint, "best_model_path", None),
-                  last_checkpoint=getattr(checkpoint, "last_model_path", None))
-    if checkpoint is not None and checkpoint.best_model_score is not None:
+    result.update(epochs=trainer.current_epoch, run_dir=run_dir, best_checkpoint=checkpoint.best_model_path,
+                  last_checkpoint=last.best_model_path)
+    if checkpoint.best_model_score is not None:
         result["best_" + task.monitor] = float(checkpoint.best_model_score)
     if final_eval_loader is not None:
         module.metric_prefix = "eval_"

@@ -1,0 +1,224 @@
+"""ex_audioset.py end to end on CPU: a tiny PaSST on a small generated dataset, through the command line
+(training, DDP=2) and in-process (named configs, resume, evaluate_only with an ensemble, observers)."""
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from audioset.prepare_scripts.make_demo_dataset import make_demo_dataset
+from helpers.config_checks import ConfigError
+from helpers.data import PackedBitsTargets, read_targets
+from helpers.metrics import mean_average_precision
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLASSES, SECONDS, EPOCHS = 8, 3, 10
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    make_demo_dataset(out, n_train=96, n_eval=25, n_unbalanced=8, n_classes=CLASSES, clip_length=SECONDS)
+    return str(out)
+
+
+def demo_updates(demo_dir):
+    """Config updates of the demo config for the small test dataset."""
+    return {"basedataset.base_dir": demo_dir + "/", "basedataset.classes_num": CLASSES,
+            "basedataset.clip_length": SECONDS, "basedataset.epoch_len": 104, "seed": 1, "models.net.n_classes": CLASSES,
+            "models.net.input_tdim": 100 * SECONDS - 2, "datasets.training.num_workers": 0,
+            "datasets.test.num_workers": 0, "trainer.enable_progress_bar": False, "spectrogram_batches": 1}
+
+
+def command_line(demo_dir, **extra):
+    return [f"{key}={value}" for key, value in {**demo_updates(demo_dir), **extra}.items()]
+
+
+def run_script(args, cwd, env_extra=None, timeout=600):
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    process = subprocess.run([sys.executable, os.path.join(ROOT, "ex_audioset.py"), *args], cwd=cwd, env=env,
+                             capture_output=True, text=True, timeout=timeout)
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-6000:]
+    return process
+
+
+def read_json(path):
+    with open(path) as file:
+        return json.load(file)
+
+
+@pytest.fixture(scope="module")
+def trained_run(demo_dir, tmp_path_factory):
+    """One short training run through the command line, observed with -F; returns its run folder."""
+    work = tmp_path_factory.mktemp("train")
+    run_script(["-F", "observed", "with", "demo", *command_line(
+        demo_dir, **{"trainer.max_epochs": EPOCHS, "swa_epoch_start": EPOCHS - 1, "swa_freq": 1,
+                     "warm_up_len": 1, "ramp_down_start": 4, "ramp_down_len": 5, "lr": 5e-4,
+                     "datasets.training.batch_size": 8, "models.net.s_patchout_f": 0})], cwd=work)
+    return str(work / "observed" / "1")
+
+
+def chance_map(demo_dir):
+    """The mean mAP of random scores on the evaluation clips."""
+    targets = read_targets(os.path.join(demo_dir, "mp3", "eval_segments_mp3.hdf"), PackedBitsTargets(CLASSES))
+    rng = np.random.default_rng(0)
+    return float(np.mean([mean_average_precision(rng.random(targets.shape), targets) for _ in range(200)]))
+
+
+def test_command_line_training_learns_and_records_everything(trained_run, demo_dir):
+    run = read_json(os.path.join(trained_run, "run.json"))
+    assert run["status"] == "COMPLETED"
+    result = run["result"]
+    assert result["epochs"] == EPOCHS
+    chance = chance_map(demo_dir)
+    assert result["ap"] > chance + 0.15 and result["best_ap"] > chance + 0.2, (result, chance)
+    metrics = read_json(os.path.join(trained_run, "metrics.json"))
+    for name in ("ap", "roc", "val.loss", "train.loss", "lr"):
+        assert metrics[name]["steps"] == list(range(EPOCHS)), name
+    assert metrics["ap"]["values"][-1] == pytest.approx(result["ap"])
+    for path in ("checkpoints/last.ckpt", result["best_checkpoint"], "training_curves.png",
+                 "spectrograms/epoch000_batch000.png", "csv/metrics.csv"):
+        assert os.path.isfile(os.path.join(trained_run, path)), path
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(os.path.join(trained_run, "tensorboard")))
+
+
+def test_swa_adds_a_second_set_of_metrics(trained_run):
+    metrics = read_json(os.path.join(trained_run, "metrics.json"))
+    # the average starts after epoch EPOCHS - 1 (1-based): validated after the last two epochs
+    for name in ("swa_ap", "swa_roc", "swa_val.loss"):
+        assert metrics[name]["steps"] == [EPOCHS - 2, EPOCHS - 1], name
+    assert metrics["swa_ap"]["values"] != metrics["ap"]["values"][-2:]
+
+
+def evaluate_in_process(demo_dir, tmp_path, **updates):
+    import ex_audioset
+    with contextlib.chdir(tmp_path):
+        run = ex_audioset.ex.run("evaluate_only", named_configs=["demo"],
+                                 config_updates={**demo_updates(demo_dir), **updates}, options={"--loglevel": "ERROR"})
+    return run.result
+
+
+def test_ddp_two_processes_match_single_process_evaluation(demo_dir, tmp_path):
+    run_script(["-F", "observed", "with", "demo", *command_line(
+        demo_dir, **{"trainer.max_epochs": 1, "swa_epoch_start": 1})], cwd=tmp_path, env_extra={"DDP": "2"})
+    run_dir = tmp_path / "observed" / "1"
+    run = read_json(run_dir / "run.json")
+    config = read_json(run_dir / "config.json")
+    assert run["status"] == "COMPLETED" and config["trainer"]["devices"] == 2
+    assert config["trainer"]["strategy"] == "ddp"
+    assert not (tmp_path / "observed" / "2").exists()  # only rank 0 is observed
+    ddp = run["result"]
+    assert ddp["val.clips"] == 25  # 13 + 12 clips gathered from the two ranks, none twice
+    checkpoint = str(run_dir / "checkpoints" / "last.ckpt")
+    single = evaluate_in_process(demo_dir, tmp_path, **{"models.net.checkpoint": checkpoint})
+    assert single["ap"] == pytest.approx(ddp["ap"], abs=1e-6) and single["roc"] == pytest.approx(ddp["roc"], abs=1e-6)
+    single_swa = evaluate_in_process(demo_dir, tmp_path, **{"models.net.checkpoint": checkpoint,
+                                                            "models.net.checkpoint_weights": "swa"})
+    assert single_swa["ap"] == pytest.approx(ddp["swa_ap"], abs=1e-6)
+
+
+def test_evaluate_only_with_an_ensemble_of_checkpoints(trained_run, demo_dir, tmp_path):
+    last = os.path.join(trained_run, "checkpoints", "last.ckpt")
+    single = evaluate_in_process(demo_dir, tmp_path, **{"models.net.checkpoint": last})
+    assert single["ap"] == pytest.approx(read_json(os.path.join(trained_run, "run.json"))["result"]["ap"], abs=1e-6)
+    assert single["excluded_clips"] == 0
+    twice = evaluate_in_process(demo_dir, tmp_path, **{
+        "models.net.arch_list": [["passt_tiny", 16, 16, last], ["passt_tiny", 16, 16, last]]})
+    assert twice["ap"] == pytest.approx(single["ap"], abs=1e-6)  # the mean of identical members
+    best = read_json(os.path.join(trained_run, "run.json"))["result"]["best_checkpoint"]
+    mixed = evaluate_in_process(demo_dir, tmp_path, **{
+        "models.net.arch_list": [["passt_tiny", 16, 16, last], ["passt_tiny", 16, 16, best]]})
+    assert mixed["ap"] > chance_map(demo_dir) + 0.2
+
+
+def test_resume_continues_from_the_checkpoint_epoch(trained_run, demo_dir, tmp_path):
+    import ex_audioset
+    with contextlib.chdir(tmp_path):
+        run = ex_audioset.ex.run(named_configs=["demo"], options={"--loglevel": "ERROR", "--file_storage": "resumed"},
+                                 config_updates={**demo_updates(demo_dir), "resume": trained_run,
+                                                 "trainer.max_epochs": EPOCHS + 1, "swa_epoch_start": EPOCHS - 1,
+                                                 "swa_freq": 1})
+    assert run.result["epochs"] == EPOCHS + 1
+    metrics = read_json(tmp_path / "resumed" / "1" / "metrics.json")
+    assert metrics["ap"]["steps"] == [EPOCHS]  # only the one epoch after the checkpoint was trained
+    assert metrics["swa_ap"]["steps"] == [EPOCHS]  # the SWA average came back with the checkpoint
+
+
+def test_mongo_observer_records_the_run(demo_dir, tmp_path, monkeypatch):
+    import mongomock
+    import pymongo
+    import ex_audioset
+
+    import gridfs.synchronous.grid_file as grid_file
+    from mongomock.gridfs import _create_grid_out_cursor
+
+    client = mongomock.MongoClient()
+    monkeypatch.setattr(pymongo, "MongoClient", lambda *args, **kwargs: client)
+    # what mongomock.gridfs.enable_gridfs_integration patches, undone after the test
+    monkeypatch.setattr(grid_file, "Database", (grid_file.Database, mongomock.database.Database))
+    monkeypatch.setattr(grid_file, "Collection", (grid_file.Collection, mongomock.collection.Collection))
+    monkeypatch.setattr(grid_file, "GridOutCursor", _create_grid_out_cursor)
+    with contextlib.chdir(tmp_path):
+        ex_audioset.ex.run_commandline(["ex_audioset.py", "evaluate_only", "-m", "localhost:27017:passt_test",
+                                        "--loglevel", "ERROR", "with", "demo", *command_line(demo_dir)])
+    runs = list(client["passt_test"]["runs"].find())
+    assert len(runs) == 1 and runs[0]["status"] == "COMPLETED"
+    assert runs[0]["config"]["models"]["net"]["arch"] == "passt_tiny"
+    assert 0 <= runs[0]["result"]["ap"] <= 1
+    names = {metric["name"] for metric in client["passt_test"]["metrics"].find()}
+    assert {"ap", "roc", "val.loss"} <= names
+
+
+@pytest.mark.parametrize("updates, key", [
+    ({"lr": -1.0}, "lr"),
+    ({"models.net.arch": "passt_huge"}, "models.net.arch"),
+    ({"models.net.s_patchout_t": 99}, "models.net.s_patchout_f/s_patchout_t/u_patchout"),
+    ({"models.net.n_classes": 527}, "models.net.n_classes"),
+    ({"trainer.precision": "8-bit"}, "trainer.precision"),
+    ({"basedataset.eval_hdf5": "/nonexistent/eval.hdf"}, "basedataset.eval_hdf5"),
+])
+def test_bad_config_stops_before_any_work_naming_the_key(demo_dir, tmp_path, updates, key):
+    import ex_audioset
+    with contextlib.chdir(tmp_path), pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        ex_audioset.ex.run(named_configs=["demo"], config_updates={**demo_updates(demo_dir), **updates},
+                           options={"--loglevel": "ERROR"})
+    assert not os.path.exists(tmp_path / "runs")  # nothing was trained or logged
+
+
+def test_every_named_config_resolves():
+    import ex_audioset
+    for name in ex_audioset.ex.named_configs:
+        with contextlib.redirect_stdout(io.StringIO()):
+            config = ex_audioset.ex.run("print_config", named_configs=[name], options={"--loglevel": "ERROR"}).config
+        assert config["models"]["net"]["n_classes"] in (527, 10), name
+    config = ex_audioset.ex.run("print_config", named_configs=["passt_s_swa_p16_s12_128_ap473"],
+                                options={"--loglevel": "ERROR"}).config
+    assert (config["models"]["net"]["fstride"], config["models"]["net"]["tstride"]) == (12, 12)
+    ensemble = ex_audioset.ex.run("print_config", named_configs=["ensemble_s16_14"],
+                                  options={"--loglevel": "ERROR"}).config["models"]["net"]["arch_list"]
+    assert ensemble == [["passt_s_swa_p16_s14_128_ap471", 14, 14], ["passt_s_swa_p16_s16_128_ap473", 16, 16]]
+
+
+def test_s_patchout_t_travels_from_the_command_line_to_the_model(demo_dir):
+    import ex_audioset
+    from helpers.experiment import build_module
+    from helpers.tasks import MultiLabel
+    with contextlib.redirect_stdout(io.StringIO()):
+        config = ex_audioset.ex.run("print_config", named_configs=["demo"], options={"--loglevel": "ERROR"},
+                                    config_updates={"models.net.s_patchout_t": 3}).config
+    assert build_module(config, MultiLabel()).net.s_patchout_t == 3
+
+
+def test_model_speed_test_and_test_loaders(demo_dir, tmp_path, capsys):
+    import ex_audioset
+    speed = ex_audioset.ex.run("model_speed_test", named_configs=["demo"], options={"--loglevel": "ERROR"},
+                               config_updates={**demo_updates(demo_dir), "speed_test_batch_size": 2}).result
+    assert speed > 0
+    ex_audioset.ex.run("test_loaders", named_configs=["demo"], options={"--loglevel": "ERROR"},
+                       config_updates=demo_updates(demo_dir))
+    out = capsys.readouterr().out
+    assert "training: 104 clips; waveforms (16, 1, 96000)" in out and "test: 25 clips" in out
