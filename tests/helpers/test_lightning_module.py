@@ -1,0 +1,58 @@
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from helpers.lightning_module import NonFiniteLossError, PaSSTModule
+from helpers.swa import SWACallback
+from helpers.tasks import MultiLabel
+from models.passt import get_model
+from models.preprocess import AugmentMelSTFT
+
+
+def clips(count, samples=32000, value=None):
+    """(waveform, name, target) items of one second; NaN waveforms when value is nan."""
+    generator = torch.Generator().manual_seed(0)
+    items = []
+    for index in range(count):
+        waveform = torch.randn(1, samples, generator=generator) * 0.1
+        if value is not None:
+            waveform.fill_(value)
+        items.append((waveform, f"clip{index}", (torch.arange(3) == index % 3).float()))
+    return items
+
+
+def module(**options):
+    net = get_model("passt_tiny", pretrained=False, n_classes=3, fstride=16, tstride=16, input_tdim=98)
+    return PaSSTModule(net, AugmentMelSTFT(freqm=0, timem=0), MultiLabel(), lr=1e-3, **options)
+
+
+def trainer(**options):
+    options = {"max_epochs": 1, **options}
+    return pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, **options)
+
+
+def test_nan_loss_stops_naming_the_step():
+    with pytest.raises(NonFiniteLossError, match="epoch 0, step 0, batch 0"):
+        trainer().fit(module(), DataLoader(clips(4, value=float("nan")), batch_size=2))
+
+
+def test_nan_loss_skip_leaves_the_weights_alone():
+    model = module(nonfinite_loss="skip")
+    before = [parameter.detach().clone() for parameter in model.net.parameters()]
+    trainer().fit(model, DataLoader(clips(4, value=float("nan")), batch_size=2))
+    assert model.skipped_batches == 2
+    assert all(torch.equal(a, b) for a, b in zip(before, model.net.parameters()))
+
+
+def test_validation_reports_network_and_swa_metrics():
+    model = module(with_swa=True, mixup_alpha=0.3)
+    fit = trainer(max_epochs=2, callbacks=[SWACallback(swa_epoch_start=2, swa_freq=1)])
+    fit.fit(model, DataLoader(clips(6), batch_size=3), DataLoader(clips(6), batch_size=4))
+    metrics = fit.callback_metrics
+    assert {"ap", "roc", "val.loss", "swa_ap", "swa_roc", "swa_val.loss", "train.loss", "lr"} <= set(metrics)
+    assert int(model.swa.n_averaged) == 1 and float(metrics["val.clips"]) == 6
+    # one snapshot: the average equals the network, and so do their metrics
+    assert float(metrics["swa_ap"]) == pytest.approx(float(metrics["ap"]))
+    assert not model.net.head_dist.weight.requires_grad  # unused in forward, frozen for DDP
