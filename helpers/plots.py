@@ -76,9 +76,10 @@ class TrainingCurves(pl.Callback):
         wanted = ("train.loss", "val.loss", self.monitor, "swa_" + self.monitor, "swa_val.loss", "lr")
         for key, value in trainer.callback_metrics.items():
             if key in wanted:
+                epoch = trainer.current_epoch + 1
                 points = self.history.setdefault(key, [])
-                points[:] = [point for point in points if point[0] != trainer.current_epoch]
-                points.append((trainer.current_epoch + 1, float(value)))
+                points[:] = [point for point in points if point[0] != epoch]
+                points.append((epoch, float(value)))
 
     def on_fit_end(self, trainer, pl_module):
         if trainer.is_global_zero and self.history:

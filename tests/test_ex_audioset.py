@@ -84,6 +84,12 @@ def test_command_line_training_learns_and_records_everything(trained_run, demo_d
                  "spectrograms/epoch000_batch000.png", "csv/metrics.csv"):
         assert os.path.isfile(os.path.join(trained_run, path)), path
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(os.path.join(trained_run, "tensorboard")))
+    import torch
+    checkpoint = torch.load(os.path.join(trained_run, "checkpoints", "last.ckpt"), weights_only=True)
+    assert checkpoint["epoch"] == EPOCHS - 1
+    curves = checkpoint["callbacks"]["TrainingCurves"]["history"]  # what training_curves.png shows
+    assert [epoch for epoch, _ in curves["ap"]] == list(range(1, EPOCHS + 1))
+    assert [value for _, value in curves["ap"]] == pytest.approx(metrics["ap"]["values"])
 
 
 def test_swa_adds_a_second_set_of_metrics(trained_run):
