@@ -43,6 +43,11 @@ def release_model_config(arch_name: str) -> dict:
             "basedataset": {"clip_length": arch.clip_length}}
 
 
+def _add(ex, name: str, config: dict, doc: str) -> None:
+    ex.add_named_config(name, config)
+    ex.named_configs[name].__doc__ = doc  # shown by print_named_configs
+
+
 def add_configs(ex, with_demo: bool = False) -> None:
     """Register the named configs on `ex`; `with_demo` adds `demo` (AudioSet-format demo data)."""
 
@@ -67,17 +72,19 @@ def add_configs(ex, with_demo: bool = False) -> None:
         """Roll waveforms by up to +-10000 samples."""
         basedataset = dict(roll=True, roll_conf=dict(axis=1, shift_range=10000))  # noqa: F841
 
-    ex.add_named_config("passt", release_model_config("passt_s_swa_p16_128_ap476"))
-    for name in ARCHITECTURES:
+    _add(ex, "passt", release_model_config("passt_s_swa_p16_128_ap476"), "PaSST-S with its AudioSet weights (mAP .476)")
+    for name, arch in ARCHITECTURES.items():
         if name.startswith("passt_s_"):
-            ex.add_named_config(name, release_model_config(name))
+            _add(ex, name, release_model_config(name), arch.description)
     for alias, name in RELEASE_ALIASES.items():
-        ex.add_named_config(alias, release_model_config(name))
+        _add(ex, alias, release_model_config(name), f"= {name}")
     for name, members in ENSEMBLES.items():
-        ex.add_named_config(name, {"models": {"net": {"arch": name, "arch_list": [list(member) for member in members],
-                                                      "pretrained": True, "fstride": None, "tstride": None}}})
+        _add(ex, name, {"models": {"net": {"arch": name, "arch_list": [list(member) for member in members],
+                                           "pretrained": True, "fstride": None, "tstride": None}}},
+             f"ensemble of {len(members)} AudioSet release models (strides "
+             + ", ".join(sorted({str(member[1]) for member in members})) + ")")
     if with_demo:
-        ex.add_named_config("demo", {
+        _add(ex, "demo", {
             "lr": 1e-3, "weight_decay": 1e-4, "use_mixup": True, "mixup_alpha": 0.3,
             "warm_up_len": 2, "ramp_down_start": 8, "ramp_down_len": 8, "last_lr_value": 0.05,
             "swa": True, "swa_epoch_start": 10, "swa_freq": 1, "speed_test_batch_size": 16,
@@ -90,4 +97,4 @@ def add_configs(ex, with_demo: bool = False) -> None:
                        "mel": {"freqm": 0, "timem": 0}},
             "trainer": {"max_epochs": 16, "accelerator": "cpu", "precision": "32-true", "benchmark": False,
                         "log_every_n_steps": 5},
-        })
+        }, "tiny PaSST on the generated demo dataset (demo_data/), CPU, 1-2 minutes")

@@ -313,7 +313,8 @@ def speed_test(config: Mapping, task, batch_size: int, steps: int = 20, warmup_s
     accelerator = resolve_accelerator(config["trainer"].get("accelerator", "auto"))
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     precision = resolve_precision(config["trainer"].get("precision", "32-true"), accelerator)
-    module = build_module(config, task, training=True).to(device)
+    untrained = {**config["models"]["net"], "pretrained": False, "checkpoint": None}  # speed needs no weights
+    module = build_module({**config, "models": {**config["models"], "net": untrained}}, task).to(device)
     net, mel_config, net_config = module.net.train(), config["models"]["mel"], config["models"]["net"]
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
