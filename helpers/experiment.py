@@ -213,9 +213,9 @@ def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: i
     """Batches for training; without a `sampler`, every clip once per epoch, shuffled by (seed, epoch)
     and sharded over DDP ranks. Lightning calls the sampler's `set_epoch` every epoch."""
     sampler = sampler or DistributedShardSampler(len(dataset), shuffle=True, seed=seed, even=True)
-    generator = torch.Generator().manual_seed(int(seed))
+    # worker seeds are drawn from torch's global generator: seeded by `seed`, saved in and restored from checkpoints
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False,
-                      worker_init_fn=seed_worker, generator=generator, pin_memory=torch.cuda.is_available())
+                      worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available())
 
 
 def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
