@@ -12,6 +12,7 @@ import tempfile
 import time
 from typing import Mapping
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -22,7 +23,7 @@ from sacred.observers import FileStorageObserver
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from helpers.config_checks import TRAINER_OWN_KEYS, normalize_precision
-from helpers.data import DistributedShardSampler, collate_drop_failed, seed_worker
+from helpers.data import DistributedShardSampler, collate_drop_failed, seed_worker, set_dataset_epoch
 from helpers.lightning_module import PaSSTModule
 from helpers.networks import build_network
 from helpers.plots import SpectrogramPictures, TrainingCurves
@@ -208,21 +209,47 @@ def build_trainer(trainer_config: Mapping, run, run_dir: str | None, monitor: st
 
 
 # --- data loaders ------------------------------------------------------------------------------------
+class EpochLoader(DataLoader):
+    """A training DataLoader whose epoch is a function of (seed, epoch) alone: nothing carries over from
+    one epoch to the next, so a run resumed at an epoch boundary repeats the uninterrupted run.
+
+    Each iteration starts (lazily, at the first batch, after Lightning has called the sampler's
+    `set_epoch`) by passing the sampler's epoch to the dataset pipeline (`set_dataset_epoch`: augmentation
+    draws from (seed, epoch, clip)) and seeding the loader's own generator, from which the workers' seeds
+    are drawn, with (seed, epoch). torch's global generator is not touched.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, sampler: Sampler, **options):
+        if not hasattr(sampler, "set_epoch") or not hasattr(sampler, "epoch"):
+            raise TypeError(f"{type(sampler).__name__} has no set_epoch/epoch; the epoch seeds the data")
+        if options.get("persistent_workers"):
+            raise ValueError("persistent workers would keep the previous epoch's dataset state")
+        super().__init__(dataset, sampler=sampler, generator=torch.Generator(), **options)
+        self.seed = int(seed)
+
+    def __iter__(self):
+        epoch = int(self.sampler.epoch)
+        set_dataset_epoch(self.dataset, epoch)
+        self.generator.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0] >> 1))
+        yield from super().__iter__()
+
+
 def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int,
                     sampler: Sampler | None = None) -> DataLoader:
-    """Batches for training; without a `sampler`, every clip once per epoch, shuffled by (seed, epoch)
-    and sharded over DDP ranks. Lightning calls the sampler's `set_epoch` every epoch."""
+    """Batches for training (an `EpochLoader`); without a `sampler`, every clip once per epoch, shuffled
+    by (seed, epoch) and sharded over DDP ranks. Lightning calls the sampler's `set_epoch` every epoch."""
     sampler = sampler or DistributedShardSampler(len(dataset), shuffle=True, seed=seed, even=True)
-    # worker seeds are drawn from torch's global generator: seeded by `seed`, saved in and restored from checkpoints
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False,
-                      worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available())
+    return EpochLoader(dataset, seed, sampler, batch_size=batch_size, num_workers=num_workers, drop_last=False,
+                       worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available())
 
 
 def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    """Batches for evaluation: each clip exactly once over all ranks, failed clips dropped."""
+    """Batches for evaluation: each clip exactly once over all ranks, failed clips dropped. Its own
+    generator keeps validation from drawing on torch's global one (which training's randomness uses)."""
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_drop_failed,
                       sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
-                      worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available())
+                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0),
+                      pin_memory=torch.cuda.is_available())
 
 
 # --- the module from the config ----------------------------------------------------------------------

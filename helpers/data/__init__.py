@@ -1,7 +1,7 @@
 """The audio data core: HDF5-mp3 reading, decoding, padding, augmentation, sampling and preparation.
 
 Imports only numpy, h5py, av, torch.utils.data and tqdm. Dataset folders (audioset/, openmic/,
-esc50/, fsd50k/) build on it; the training layer uses `collate_drop_failed`, `seed_worker` and the samplers.
+esc50/, fsd50k/) build on it; the training layer uses `collate_drop_failed`, `seed_worker`, `set_dataset_epoch` and the samplers.
 """
 
 from helpers.data.audio import AudioDecodeError, decode_audio, encode_audio, encode_mp3, pad_or_truncate
@@ -13,7 +13,7 @@ from helpers.data.hdf5 import (DenseTargets, HDF5DatasetWriter, HDF5FormatError,
 from helpers.data.labels import Label, read_label_file, write_label_file
 from helpers.data.samplers import (DistributedShardSampler, DistributedWeightedSampler, class_balanced_sample_weights,
                                    class_balanced_weights_from_hdf5, preload_files)
-from helpers.data.seeding import WorkerRandom, seed_worker
+from helpers.data.seeding import ItemRandom, seed_worker, set_dataset_epoch
 
 worker_init_fn = seed_worker
 
@@ -27,5 +27,5 @@ __all__ = [
     "Label", "read_label_file", "write_label_file",
     "DistributedShardSampler", "DistributedWeightedSampler", "class_balanced_sample_weights",
     "class_balanced_weights_from_hdf5", "preload_files",
-    "WorkerRandom", "seed_worker", "worker_init_fn",
+    "ItemRandom", "seed_worker", "set_dataset_epoch", "worker_init_fn",
 ]

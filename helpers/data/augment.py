@@ -11,7 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from helpers.data.audio import decode_audio
-from helpers.data.seeding import WorkerRandom
+from helpers.data.seeding import ItemRandom, set_dataset_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +89,14 @@ class RollDataset(Dataset):
         self.axis = axis
         self.shift = shift
         self.shift_range = int(shift_range)
-        self.random = WorkerRandom(seed)
+        self.random = ItemRandom(seed)
 
     def __len__(self) -> int:
         return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.random.set_epoch(epoch)
+        set_dataset_epoch(self.dataset, epoch)
 
     def __getitem__(self, index: int):
         item = self.dataset[index]
@@ -101,7 +105,7 @@ class RollDataset(Dataset):
         waveform, name, target = item
         shift = self.shift
         if shift is None:
-            shift = int(self.random().integers(-self.shift_range, self.shift_range, endpoint=True))
+            shift = int(self.random(index).integers(-self.shift_range, self.shift_range, endpoint=True))
         return np.roll(waveform, shift, axis=self.axis), name, target
 
 
@@ -126,14 +130,18 @@ class WaveformMixupDataset(Dataset):
         self.beta = float(beta)
         self.rate = float(rate)
         self.mix_targets = mix_targets
-        self.random = WorkerRandom(seed)
+        self.random = ItemRandom(seed)
         logger.info("mixing waveforms (beta=%s, rate=%s) over %d clips", beta, rate, len(dataset))
 
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.random.set_epoch(epoch)
+        set_dataset_epoch(self.dataset, epoch)
+
     def __getitem__(self, index: int):
-        rng = self.random()
+        rng = self.random(index)
         first = self.dataset[index]
         if first is None or rng.random() >= self.rate:
             return first

@@ -14,7 +14,7 @@ from helpers.data.audio import AudioDecodeError, decode_audio, pad_or_truncate
 from helpers.data.augment import WaveformAugment, build_training_pipeline, mix_targets_linear
 from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
                                validate_hdf5)
-from helpers.data.seeding import WorkerRandom
+from helpers.data.seeding import ItemRandom
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class HDF5AudioDataset(Dataset):
         self.augmenter = (WaveformAugment(gain_augment, ir_augment, ir_path, self.sample_rate)
                           if augment else None)
         self.seed = int(seed)
-        self.random = WorkerRandom(seed)
+        self.random = ItemRandom(seed)
         self.max_replacement_attempts = int(max_replacement_attempts)
         self._file_bytes = None
         if in_mem:
@@ -100,14 +100,18 @@ class HDF5AudioDataset(Dataset):
             except Exception:  # interpreter shutdown: h5py may already be torn down
                 pass
 
+    def set_epoch(self, epoch: int) -> None:
+        """Random crops and augmentation of the coming epoch are drawn from (seed, epoch, clip)."""
+        self.random.set_epoch(epoch)
+
     def load(self, index: int):
         """Decode clip `index` (a position in this dataset); raises AudioDecodeError when its audio is unusable."""
         file = self._file()
+        rng = self.random(index)
         index = int(index) if self.rows is None else int(self.rows[index])
         name = as_str(file[AUDIO_NAME_KEY][index])
         raw = file[AUDIO_KEY][index]
         waveform = decode_audio(raw, self.sample_rate, name=f"{name} (index {index} in {self.hdf5_file})")
-        rng = self.random()
         if self.clip_samples is not None:
             offset = 0
             if self.random_crop and self.training and len(waveform) > self.clip_samples:

@@ -1,43 +1,44 @@
 """Reproducible randomness for data loading.
 
-DataLoader gives every worker a seed derived from its base seed, which it draws afresh each epoch from
-torch's global generator (or the loader's `generator`). `WorkerRandom` turns that worker seed plus a
-dataset's own `seed` into a numpy Generator, so augmentation draws depend only on (base seed, epoch,
-worker) and the order of indices a worker receives -- never on a process-global numpy state.
+Every random draw of the data core for one item comes from `ItemRandom(seed)(index)`: a numpy Generator
+seeded with (dataset seed, epoch, index). So augmentation depends only on the seed, the epoch and which
+clip is loaded -- not on the number of workers, which worker or rank loads the clip, or what was drawn
+before (a resumed run repeats an uninterrupted one). The loader tells a dataset pipeline the epoch with
+`set_dataset_epoch` before each epoch.
 """
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
-from torch.utils.data import get_worker_info
+from torch.utils.data import ConcatDataset, Dataset, Subset, get_worker_info
 
 
-class WorkerRandom:
-    """Lazily creates one numpy Generator per process.
-
-    In a DataLoader worker it is seeded with `(seed, worker_info.seed)`; in the main process
-    (num_workers=0) with `seed` alone, and then keeps drawing across epochs.
-    """
+class ItemRandom:
+    """numpy Generators for the items of one dataset: `self(index)` is seeded with (seed, epoch, index)."""
 
     def __init__(self, seed: int = 0):
         self.seed = int(seed)
-        self._rng = None
-        self._key = None
+        self.epoch = 0
 
-    def __call__(self) -> np.random.Generator:
-        info = get_worker_info()
-        key = (os.getpid(), None if info is None else info.seed)
-        if self._rng is None or key != self._key:
-            entropy = [self.seed] if info is None else [self.seed, info.seed]
-            self._rng = np.random.default_rng(entropy)
-            self._key = key
-        return self._rng
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
-    def __getstate__(self):
-        return {"seed": self.seed, "_rng": None, "_key": None}
+    def __call__(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+
+def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:
+    """Pass `epoch` to every part of a dataset pipeline: datasets with `set_epoch` (which pass it on to
+    the datasets they wrap), and the parts of torch's ConcatDataset and Subset."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    elif isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            set_dataset_epoch(part, epoch)
+    elif isinstance(dataset, Subset):
+        set_dataset_epoch(dataset.dataset, epoch)
 
 
 def seed_worker(worker_id: int) -> None:

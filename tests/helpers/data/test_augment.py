@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from torch.utils.data import Dataset
 
-from helpers.data import (RollDataset, WaveformAugment, WaveformMixupDataset, WorkerRandom, build_training_pipeline,
+from helpers.data import (RollDataset, WaveformAugment, WaveformMixupDataset, ItemRandom, build_training_pipeline,
                           convolve_keep_length, encode_audio, random_gain)
 from tests.helpers.data.clips import SR, tone
 
@@ -67,7 +67,10 @@ def test_roll_with_fixed_shift_is_np_roll_and_random_shift_stays_in_range():
     assert name == "a" and same_target is target
     assert RollDataset(base, shift=3)[1] is None
     random_roll = RollDataset(base, axis=1, shift=None, shift_range=4, seed=0)
-    shifts = {int(np.flatnonzero(random_roll[0][0][0] == 0)[0]) for _ in range(100)}
+    shifts = set()
+    for epoch in range(100):
+        random_roll.set_epoch(epoch)
+        shifts.add(int(np.flatnonzero(random_roll[0][0][0] == 0)[0]))
     assert shifts == {0, 1, 2, 3, 4, 16, 17, 18, 19}  # position of sample 0 after rolling by -4..4
 
 
@@ -77,7 +80,8 @@ def test_mixup_mixes_mean_removed_waveforms_and_targets_with_one_weight():
     y1, y2 = np.array([1, 0], np.float32), np.array([0, 1], np.float32)
     mixup = WaveformMixupDataset(FixedItems([(x1, "a", y1), (x2, "b", y2)]), beta=2.0, rate=1.0, seed=3)
     seen_second = False
-    for _ in range(20):
+    for epoch in range(20):
+        mixup.set_epoch(epoch)
         mixed, name, target = mixup[0]
         assert mixed.shape == (1, 8) and name == "a"
         weight = target[0]
@@ -105,6 +109,13 @@ def test_pipeline_wraps_roll_then_mixup_with_options():
     assert build_training_pipeline(base) is base
 
 
-def test_worker_random_is_reproducible_and_seed_dependent():
-    draws = [WorkerRandom(seed)().integers(1 << 30, size=4).tolist() for seed in (5, 5, 6)]
-    assert draws[0] == draws[1] != draws[2]
+def test_item_random_depends_on_seed_epoch_and_index_only():
+    def draw(seed, epoch, index, history=0):
+        random = ItemRandom(seed)
+        random.set_epoch(epoch)
+        for earlier in range(history):  # earlier draws change nothing
+            random(earlier).integers(10)
+        return random(index).integers(1 << 30, size=4).tolist()
+
+    assert draw(5, 0, 3) == draw(5, 0, 3, history=7)
+    assert len({str(draw(5, 0, 3)), str(draw(6, 0, 3)), str(draw(5, 1, 3)), str(draw(5, 0, 4))}) == 4

@@ -51,7 +51,11 @@ def test_long_clips_are_cut_and_variable_length_keeps_them_whole(tone_file):
 def test_random_crop_only_in_training(tone_file):
     path = tone_file[0]
     train = HDF5AudioDataset(path, classes_num=12, clip_length=0.25, random_crop=True, seed=1)
-    crops = {train[0][0].tobytes() for _ in range(6)}
+    crops = set()
+    for epoch in range(6):
+        train.set_epoch(epoch)
+        crops.add(train[0][0].tobytes())
+        assert train[0][0].tobytes() in crops  # the same crop again within an epoch
     assert len(crops) > 1
     evaluation = HDF5AudioDataset(path, classes_num=12, clip_length=0.25, random_crop=True, training=False)
     assert len({evaluation[0][0].tobytes() for _ in range(3)}) == 1
