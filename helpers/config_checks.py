@@ -13,6 +13,8 @@ import pytorch_lightning as pl
 
 from models.registry import ARCHITECTURES, get_arch
 from helpers.lightning_module import NONFINITE_LOSS_ACTIONS
+from helpers.networks import load_training_checkpoint
+from models.weights import CheckpointError
 from helpers.schedules import SCHEDULE_MODES
 
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
@@ -29,6 +31,25 @@ class ConfigError(ValueError):
 def normalize_precision(precision) -> str:
     """Upstream's 16/32 and Lightning's names -> Lightning 2 names ("16-mixed", "32-true", ...)."""
     return "32-true" if precision is None else PRECISION_ALIASES.get(precision, precision)
+
+
+def resume_path(resume: str | None) -> str | None:
+    """The checkpoint `resume` names: a .ckpt file, or a run folder's checkpoints/last.ckpt."""
+    if not resume:
+        return None
+    return os.path.join(resume, "checkpoints", "last.ckpt") if os.path.isdir(resume) else os.fspath(resume)
+
+
+def _check_resume(resume, problems: list[str]) -> None:
+    path = resume_path(resume)
+    if not os.path.isfile(path):
+        problems.append(f"resume: no checkpoint at {path!r}; allowed: a run folder holding checkpoints/last.ckpt, "
+                        "or a .ckpt file")
+        return
+    try:
+        load_training_checkpoint(path, mmap=True)
+    except CheckpointError as error:
+        problems.append(f"resume: {error}")
 
 
 def _is_positive_int(value) -> bool:
@@ -139,6 +160,8 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
                             + ", ".join(NONFINITE_LOSS_ACTIONS))
         if config.get("compile") not in COMPILE_CHOICES:
             problems.append(f"compile: {config.get('compile')!r}; allowed: auto, True, False")
+        if config.get("resume"):
+            _check_resume(config["resume"], problems)
     net, mel = config["models"]["net"], config["models"]["mel"]
     _check_network(net, problems, n_classes)
     if net.get("input_fdim") not in (None, mel.get("n_mels")):

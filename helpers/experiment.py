@@ -4,6 +4,7 @@ and the fit / evaluate / speed-test procedures every experiment script shares.""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -22,10 +23,10 @@ from pytorch_lightning.utilities import rank_zero_only
 from sacred.observers import FileStorageObserver
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from helpers.config_checks import TRAINER_OWN_KEYS, normalize_precision
+from helpers.config_checks import TRAINER_OWN_KEYS, normalize_precision, resume_path
 from helpers.data import DistributedShardSampler, collate_drop_failed, seed_worker, set_dataset_epoch
 from helpers.lightning_module import PaSSTModule
-from helpers.networks import build_network
+from helpers.networks import build_network, load_training_checkpoint
 from helpers.plots import SpectrogramPictures, TrainingCurves
 from helpers.schedules import make_lr_lambda
 from helpers.swa import SWACallback
@@ -144,18 +145,33 @@ class SacredLogger(Logger):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temporary file next to it and renames it into place, so a process killed
-    while saving never leaves a truncated checkpoint behind."""
+    """Writes each checkpoint to a temporary file next to it, syncs it and renames it into place, so a
+    process killed (or a write failing) while saving leaves the previous checkpoint intact; a failed write
+    removes its temporary file. Reads checkpoints with `weights_only=True` (`load_training_checkpoint`)."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         path = os.fspath(path)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        directory = os.path.dirname(path) or "."
+        os.makedirs(directory, exist_ok=True)
         temporary = f"{path}.partial-{os.getpid()}"
-        with open(temporary, "wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+        try:
+            with open(temporary, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
+        descriptor = os.open(directory, os.O_RDONLY)  # make the rename itself durable
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return load_training_checkpoint(os.fspath(path))
 
 
 def resolve_accelerator(accelerator: str) -> str:
@@ -271,10 +287,8 @@ def build_module(config: Mapping, task, training: bool = True) -> PaSSTModule:
 
 def resume_checkpoint(resume: str | None) -> str | None:
     """`resume` may name a checkpoint file or a run folder (its checkpoints/last.ckpt)."""
-    if not resume:
-        return None
-    path = os.path.join(resume, "checkpoints", "last.ckpt") if os.path.isdir(resume) else resume
-    if not os.path.isfile(path):
+    path = resume_path(resume)
+    if path is not None and not os.path.isfile(path):
         raise FileNotFoundError(f"resume={resume!r}: no checkpoint at {path}")
     return path
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from helpers.mixup import mix, mixup_coefficients
 from helpers.swa import AveragedWeights
+from models.weights import check_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,8 @@ class PaSSTModule(pl.LightningModule):
         checkpoint["rng_states"] = capture_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse a checkpoint of another network (listing the differing names), then restore the RNG."""
+        check_state_dict(checkpoint["state_dict"], self, getattr(self._trainer, "ckpt_path", None) or "to resume")
         if "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])
 

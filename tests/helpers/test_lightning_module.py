@@ -56,3 +56,48 @@ def test_validation_reports_network_and_swa_metrics():
     # one snapshot: the average equals the network, and so do their metrics
     assert float(metrics["swa_ap"]) == pytest.approx(float(metrics["ap"]))
     assert not model.net.head_dist.weight.requires_grad  # unused in forward, frozen for DDP
+
+
+class WeightWatcher(pl.Callback):
+    """Copies of the network's parameters before and after every training batch."""
+
+    def __init__(self):
+        self.steps = []
+
+    @staticmethod
+    def weights(pl_module):
+        return [parameter.detach().clone() for parameter in pl_module.net.parameters()]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.steps.append((batch_idx, self.weights(pl_module)))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.steps[-1] += (self.weights(pl_module),)
+
+
+def test_skipped_nan_batches_change_neither_the_weights_nor_the_swa_average():
+    model = module(nonfinite_loss="skip", with_swa=True)
+    watcher = WeightWatcher()
+    batches = DataLoader(clips(4) + clips(2, value=float("nan")) + clips(2), batch_size=2)  # batch 2 is NaN
+    trainer(max_epochs=2, callbacks=[SWACallback(swa_epoch_start=1, swa_freq=1), watcher]).fit(model, batches)
+    assert model.skipped_batches == 2 and int(model.swa.n_averaged) == 2
+    for batch_idx, before, after in watcher.steps:
+        unchanged = all(torch.equal(a, b) for a, b in zip(before, after))
+        assert unchanged == (batch_idx == 2), batch_idx
+    for parameter in [*model.net.parameters(), *model.swa.parameters()]:
+        assert torch.isfinite(parameter).all()
+
+
+def test_resuming_with_a_checkpoint_of_another_network_lists_the_differing_names(tmp_path):
+    from helpers.experiment import AtomicCheckpointIO
+    from models.weights import CheckpointError
+    batches = DataLoader(clips(4), batch_size=2)
+    first = trainer(plugins=[AtomicCheckpointIO()])
+    first.fit(module(), batches)
+    first.save_checkpoint(tmp_path / "three_classes.ckpt")
+    net = get_model("passt_tiny", pretrained=False, n_classes=5, fstride=16, tstride=16, input_tdim=98)
+    other = PaSSTModule(net, AugmentMelSTFT(freqm=0, timem=0), MultiLabel())
+    with pytest.raises(CheckpointError, match=r"three_classes.ckpt does not fit the model: different shapes: "
+                                              r"net.head.1.bias: checkpoint \(3,\) vs model \(5,\)"):
+        trainer(max_epochs=2, plugins=[AtomicCheckpointIO()]).fit(other, batches,
+                                                                   ckpt_path=tmp_path / "three_classes.ckpt")

@@ -92,3 +92,13 @@ def test_writer_refuses_empty_audio(tmp_path):
     with pytest.raises(ValueError, match="empty.mp3"):
         with HDF5DatasetWriter(tmp_path / "out.hdf", PackedBitsTargets(4)) as writer:
             writer.append("empty.mp3", b"", np.zeros(4))
+
+
+@pytest.mark.parametrize("keep", [0.9, 0.5, 0.02])
+def test_truncated_file_is_rejected_naming_it(tmp_path, keep):
+    path = tmp_path / "cut.hdf"
+    write_tone_hdf5(path, n_clips=3, classes_num=12)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])  # e.g. an interrupted copy
+    with pytest.raises(HDF5FormatError, match="cut.hdf"):
+        validate_hdf5(path, 12)
