@@ -179,19 +179,34 @@ def test_mongo_observer_records_the_run(demo_dir, tmp_path, monkeypatch):
     assert {"ap", "roc", "val.loss"} <= names
 
 
-@pytest.mark.parametrize("updates, key", [
-    ({"lr": -1.0}, "lr"),
-    ({"models.net.arch": "passt_huge"}, "models.net.arch"),
-    ({"models.net.s_patchout_t": 99}, "models.net.s_patchout_f/s_patchout_t/u_patchout"),
-    ({"models.net.n_classes": 527}, "models.net.n_classes"),
-    ({"trainer.precision": "8-bit"}, "trainer.precision"),
-    ({"basedataset.eval_hdf5": "/nonexistent/eval.hdf"}, "basedataset.eval_hdf5"),
+@pytest.mark.parametrize("updates, message", [
+    ({"lr": -1.0}, "lr: must be a number > 0, got -1.0"),
+    ({"models.net.arch": "passt_huge"}, "models.net.arch: unknown architecture 'passt_huge'; allowed: "),
+    ({"models.net.s_patchout_t": 99}, "models.net.s_patchout_f/s_patchout_t/u_patchout: (2, 99, 0) remove the whole "
+                                      "8x18 patch grid of passt_tiny; allowed: s_patchout_f < 8, s_patchout_t < 18"),
+    ({"models.net.tstride": 0}, "models.net.fstride/tstride: must be positive integers, got 16, 0"),
+    ({"models.net.input_tdim": 10}, "models.net.input_fdim/input_tdim: must be at least one patch (16), got 128, 10"),
+    ({"models.net.n_classes": 527}, "models.net.n_classes: the dataset has 8 classes, got 527"),
+    ({"trainer.precision": "8-bit"}, "trainer.precision: '8-bit' is not a precision; allowed: 32-true, 16-mixed"),
+    ({"trainer.accelerator": "gpu"}, "trainer.accelerator: 'gpu' but no CUDA device is visible; allowed here: cpu"),
+    ({"basedataset.eval_hdf5": "/nonexistent/eval.hdf"}, "basedataset.eval_hdf5: data file '/nonexistent/eval.hdf' "
+                                                         "does not exist"),
+    ({"resume": "/nonexistent/run"}, "resume: no checkpoint at '/nonexistent/run'; allowed: a run folder"),
 ])
-def test_bad_config_stops_before_any_work_naming_the_key(demo_dir, tmp_path, updates, key):
+def test_bad_config_stops_before_any_work_naming_the_key(demo_dir, tmp_path, monkeypatch, updates, message):
+    import h5py
     import ex_audioset
-    with contextlib.chdir(tmp_path), pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    import helpers.experiment
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("data was read or a network built before the config was checked")
+    monkeypatch.setattr(h5py, "File", no_work)
+    monkeypatch.setattr(helpers.experiment, "build_network", no_work)
+    with contextlib.chdir(tmp_path), pytest.raises(ConfigError) as error:
         ex_audioset.ex.run(named_configs=["demo"], config_updates={**demo_updates(demo_dir), **updates},
                            options={"--loglevel": "ERROR"})
+    assert str(error.value).startswith("invalid config:\n  " + message)
+    assert str(error.value).count("\n") == 1  # one problem: this one
     assert not os.path.exists(tmp_path / "runs")  # nothing was trained or logged
 
 
