@@ -5,7 +5,7 @@ import pytest
 
 from fsd50k.dataset import get_eval_set, get_training_set, get_valid_set, hdf5_paths
 from fsd50k.prepare_scripts.create_h5pymp3_dataset import prepare_fsd50k
-from helpers.data import encode_audio, read_label_file
+from helpers.data import encode_audio, read_label_file, set_dataset_epoch
 from tests.helpers.data.clips import tone
 
 
@@ -38,7 +38,10 @@ def test_targets_and_lengths(fsd50k_files):
     waveform, name, target = training[0]
     assert waveform.shape == (1, 32000) and name == "11.mp3"
     np.testing.assert_array_equal(np.flatnonzero(target), [0, 5])
-    crops = {training[0][0].tobytes() for _ in range(5)}  # 3 s clip, 1 s random crops
+    crops = set()
+    for epoch in range(5):  # 3 s clip, 1 s random crops: one per (seed, epoch)
+        set_dataset_epoch(training, epoch)
+        crops.add(training[0][0].tobytes())
     assert len(crops) > 1
     valid = get_valid_set(str(out / "FSD50K.val_mp3.hdf"), clip_length=1)
     assert valid[0][0].shape == (1, 32000) and np.flatnonzero(valid[0][2]).tolist() == [10]
