@@ -110,38 +110,15 @@ def loaders(config, training=True):
                                       sampler), test_loader
 
 
-def checked(config, training=True):
+def checked(config, training=True, with_files=True):
+    files = data_files(training=training, full=config["datasets"]["training"]["dataset"] == "full")
     check_config(config, n_classes=config["basedataset"]["classes_num"], training=training,
-                 files=data_files(training=training, full=config["datasets"]["training"]["dataset"] == "full"))
+                 files=files if with_files else None)
 
 
-@ex.main
-def train(_config, _run):
-    """Train on the training set, validating on the eval set every epoch."""
-    checked(_config)
-    return experiment.train(_config, _run, ex.path, TASK, *loaders(_config))
-
-
-@ex.command
-def evaluate_only(_config, _run):
-    """Evaluate the configured network (release model, models.net.checkpoint or an ensemble) on the eval set."""
-    checked(_config, training=False)
-    return experiment.evaluate(_config, _run, ex.path, TASK, loaders(_config, training=False)[1])
-
-
-@ex.command
-def model_speed_test(_config, speed_test_batch_size):
-    """Training speed (spectrograms/s) of the configured network on random input."""
-    check_config(_config, n_classes=_config["basedataset"]["classes_num"])
-    return experiment.speed_test(_config, TASK, speed_test_batch_size)
-
-
-@ex.command
-def test_loaders(_config):
-    """Load one batch from each loader and describe it."""
-    checked(_config)
-    for name, loader in zip(("training", "test"), loaders(_config)):
-        print(f"{name}: {len(loader.dataset)} clips; {experiment.describe_batch(next(iter(loader)))}")
+experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "test"),
+                                 train_doc="Train on the training set, validating on the eval set every epoch.",
+                                 evaluated_on="the eval set")
 
 
 @ex.command

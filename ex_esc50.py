@@ -84,37 +84,13 @@ def loaders(config, training=True):
                                       train_cfg["num_workers"], config["seed"]), test_loader
 
 
-def checked(config, training=True):
-    check_config(config, n_classes=esc50.NUM_CLASSES, training=training, files=data_files())
+def checked(config, training=True, with_files=True):
+    check_config(config, n_classes=esc50.NUM_CLASSES, training=training, files=data_files() if with_files else None)
 
 
-@ex.main
-def train(_config, _run):
-    """Train on the four training folds, validating on the test fold every epoch."""
-    checked(_config)
-    return experiment.train(_config, _run, ex.path, TASK, *loaders(_config))
-
-
-@ex.command
-def evaluate_only(_config, _run):
-    """Evaluate the configured network (models.net.checkpoint, release model or ensemble) on the test fold."""
-    checked(_config, training=False)
-    return experiment.evaluate(_config, _run, ex.path, TASK, loaders(_config, training=False)[1])
-
-
-@ex.command
-def model_speed_test(_config, speed_test_batch_size):
-    """Training speed (spectrograms/s) of the configured network on random input."""
-    check_config(_config, n_classes=esc50.NUM_CLASSES)
-    return experiment.speed_test(_config, TASK, speed_test_batch_size)
-
-
-@ex.command
-def test_loaders(_config):
-    """Load one batch from each loader and describe it."""
-    checked(_config)
-    for name, loader in zip(("training", "test"), loaders(_config)):
-        print(f"{name}: {len(loader.dataset)} clips; {experiment.describe_batch(next(iter(loader)))}")
+experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "test"),
+                                 train_doc="Train on the four training folds, validating on the test fold every epoch.",
+                                 evaluated_on="the test fold")
 
 
 if __name__ == "__main__":

@@ -103,37 +103,15 @@ def loaders(config, training=True):
     return train_loader, valid_loader, eval_loader
 
 
-def checked(config, training=True):
-    check_config(config, n_classes=fsd50k.NUM_CLASSES, training=training, files=data_files(training=training))
+def checked(config, training=True, with_files=True):
+    check_config(config, n_classes=fsd50k.NUM_CLASSES, training=training,
+                 files=data_files(training=training) if with_files else None)
 
 
-@ex.main
-def train(_config, _run):
-    """Train, validate on the validation split every epoch, then evaluate the best checkpoint on the eval split."""
-    checked(_config)
-    return experiment.train(_config, _run, ex.path, TASK, *loaders(_config))
-
-
-@ex.command
-def evaluate_only(_config, _run):
-    """Evaluate the configured network (release model, models.net.checkpoint or an ensemble) on the eval split."""
-    checked(_config, training=False)
-    return experiment.evaluate(_config, _run, ex.path, TASK, loaders(_config, training=False)[2])
-
-
-@ex.command
-def model_speed_test(_config, speed_test_batch_size):
-    """Training speed (spectrograms/s) of the configured network on random input."""
-    check_config(_config, n_classes=fsd50k.NUM_CLASSES)
-    return experiment.speed_test(_config, TASK, speed_test_batch_size)
-
-
-@ex.command
-def test_loaders(_config):
-    """Load one batch from each loader and describe it."""
-    checked(_config)
-    for name, loader in zip(("training", "validation", "evaluation"), loaders(_config)):
-        print(f"{name}: {len(loader.dataset)} clips; {experiment.describe_batch(next(iter(loader)))}")
+experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "validation", "evaluation"),
+                                 train_doc="Train, validate on the validation split every epoch, then evaluate the "
+                                           "best checkpoint on the eval split.",
+                                 evaluated_on="the eval split")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -388,6 +388,41 @@ def speed_test(config: Mapping, task, batch_size: int, steps: int = 20, warmup_s
     print(f"model speed: {speed:.1f} training specs/s ({net_config.get('arch')}, batch {batch_size}, "
           f"{frames} frames, {device.type}, {precision})")
     return speed
+
+
+def add_standard_commands(ex, task, loaders: Callable, check: Callable, loader_names: Sequence[str],
+                          train_doc: str, evaluated_on: str) -> None:
+    """Register an experiment's commands: train (the default), evaluate_only, model_speed_test, test_loaders.
+
+    loaders(config, training) -> the experiment's loaders, training loader first (None when not training) and
+    the evaluation loader last; check(config, training, with_files) raises ConfigError before any work.
+    """
+
+    def run_training(_config, _run):
+        check(_config, training=True)
+        return train(_config, _run, ex.path, task, *loaders(_config, training=True))
+
+    def evaluate_only(_config, _run):
+        check(_config, training=False)
+        return evaluate(_config, _run, ex.path, task, loaders(_config, training=False)[-1])
+
+    def model_speed_test(_config, speed_test_batch_size):
+        """Training speed (spectrograms/s) of the configured network on random input."""
+        check(_config, training=True, with_files=False)
+        return speed_test(_config, task, speed_test_batch_size)
+
+    def test_loaders(_config):
+        """Load one batch from each loader and describe it."""
+        check(_config, training=True)
+        for name, loader in zip(loader_names, loaders(_config, training=True)):
+            print(f"{name}: {len(loader.dataset)} clips; {describe_batch(next(iter(loader)))}")
+
+    run_training.__name__, run_training.__doc__ = "train", train_doc
+    evaluate_only.__doc__ = (f"Evaluate the configured network (release model, models.net.checkpoint or an "
+                             f"ensemble) on {evaluated_on}.")
+    ex.main(run_training)
+    for command in (evaluate_only, model_speed_test, test_loaders):
+        ex.command(command)
 
 
 def describe_batch(batch) -> str:

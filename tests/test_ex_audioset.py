@@ -141,6 +141,24 @@ def test_evaluate_only_with_an_ensemble_of_checkpoints(trained_run, demo_dir, tm
     assert mixed["ap"] > chance_map(demo_dir) + 0.2
 
 
+
+def test_evaluation_leaves_out_clips_that_do_not_decode_and_counts_them(trained_run, demo_dir, tmp_path):
+    import shutil
+
+    import h5py
+
+    base = tmp_path / "broken"
+    (base / "mp3").mkdir(parents=True)
+    shutil.copy(os.path.join(demo_dir, "mp3", "eval_segments_mp3.hdf"), base / "mp3" / "eval_segments_mp3.hdf")
+    with h5py.File(base / "mp3" / "eval_segments_mp3.hdf", "r+") as file:
+        file["mp3"][3] = np.frombuffer(b"this is not an mp3 file", dtype=np.uint8)
+    last = os.path.join(trained_run, "checkpoints", "last.ckpt")
+    result = evaluate_in_process(demo_dir, tmp_path, **{"models.net.checkpoint": last,
+                                                        "basedataset.base_dir": str(base) + "/"})
+    assert result["excluded_clips"] == 1 and result["val.clips"] == 24
+    full = evaluate_in_process(demo_dir, tmp_path, **{"models.net.checkpoint": last})
+    assert full["val.clips"] == 25 and result["ap"] != full["ap"]
+
 def test_resume_continues_from_the_checkpoint_epoch(trained_run, demo_dir, tmp_path):
     import ex_audioset
     with contextlib.chdir(tmp_path):
