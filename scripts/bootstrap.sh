@@ -20,3 +20,5 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 export PATH="$venv/bin:$PATH"
 export PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}"
+# sacred 0.8.7 imports pkg_resources, which warns on every start; nothing to act on (setuptools<81 is pinned).
+export PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:pkg_resources is deprecated:UserWarning"
