@@ -32,30 +32,18 @@ def dataset_config():
     wavmix = 1  # waveform mixup of clip pairs (0: off), known-label aware
 
 
+ex.config(experiment.common_config)
+
+
+# What differs for OpenMIC from helpers.experiment.common_config:
 @ex.config
 def default_config():
-    lr, adamw, weight_decay = 1e-5, True, 1e-4
-    use_mixup = True  # spectrogram mixup
-    mixup_alpha = 0.3
-    schedule_mode = "exp_lin"  # exp_lin | cos_cyc | constant, per epoch
-    warm_up_len, ramp_down_start, ramp_down_len, last_lr_value = 5, 50, 50, 0.01
-    swa = True  # average the weights after epoch swa_epoch_start and every swa_freq epochs after it
+    lr = 1e-5
     swa_epoch_start, swa_freq = 2, 1
-    compile = "auto"  # torch.compile the net: auto = on GPU only
-    nonfinite_loss = "stop"  # stop | skip a batch whose loss is NaN/inf
-    resume = None  # run folder or .ckpt to continue from
-    speed_test_batch_size = 100
-    spectrogram_batches = 2  # PNGs of the first training batches
-    wandb = dict(enabled=False, project="passt_openmic")
+    wandb = dict(project="passt_openmic")
     datasets = dict(training=dict(batch_size=6, num_workers=16), test=dict(batch_size=20, num_workers=16))
-    models = dict(
-        mel=dict(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024, freqm=48, timem=192, htk=False,
-                 fmin=0.0, fmax=None, norm=1, fmin_aug_range=10, fmax_aug_range=2000),
-        net=dict(arch="passt_s_swa_p16_128_ap476", pretrained=True, n_classes=openmic.NUM_INSTRUMENTS,
-                 in_channels=1, fstride=10, tstride=10, input_fdim=128, input_tdim=998, u_patchout=0,
-                 s_patchout_t=40, s_patchout_f=4, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0,
-                 arch_list=[], checkpoint=None, checkpoint_weights="net"))
-    trainer = experiment.trainer_config(max_epochs=10, precision="16-mixed", benchmark=True, num_sanity_val_steps=0)
+    models = dict(net=dict(n_classes=openmic.NUM_INSTRUMENTS))
+    trainer = dict(max_epochs=10)
 
 
 @basedataset.capture
