@@ -11,6 +11,7 @@ from typing import Mapping
 
 import pytorch_lightning as pl
 
+from models.passt import patch_grid, patchout_problem
 from models.registry import ARCHITECTURES, get_arch
 from helpers.lightning_module import NONFINITE_LOSS_ACTIONS
 from helpers.networks import load_training_checkpoint
@@ -84,13 +85,12 @@ def _check_network(net: Mapping, problems: list[str], n_classes: int | None) -> 
             problems.append(f"models.net.input_fdim/input_tdim: must be at least one patch ({spec.patch_size}), "
                             f"got {input_fdim!r}, {input_tdim!r}")
             continue
-        grid_f = (input_fdim - spec.patch_size) // fstride + 1
-        grid_t = (input_tdim - spec.patch_size) // tstride + 1
+        grid_f, grid_t = patch_grid(input_fdim, input_tdim, spec.patch_size, (fstride, tstride))
         s_f, s_t, u = net.get("s_patchout_f", 0) or 0, net.get("s_patchout_t", 0) or 0, net.get("u_patchout", 0) or 0
-        if min(s_f, s_t, u) < 0 or s_f >= grid_f or s_t >= grid_t or (u and u >= (grid_f - s_f) * (grid_t - s_t)):
+        problem = patchout_problem((grid_f, grid_t), s_f, s_t, u)
+        if problem:
             problems.append(f"models.net.s_patchout_f/s_patchout_t/u_patchout: ({s_f}, {s_t}, {u}) remove the whole "
-                            f"{grid_f}x{grid_t} patch grid of {arch}; allowed: s_patchout_f < {grid_f}, "
-                            f"s_patchout_t < {grid_t}, u_patchout < the patches left")
+                            f"{grid_f}x{grid_t} patch grid of {arch}; {problem}")
     if n_classes is not None and net.get("n_classes") != n_classes:
         problems.append(f"models.net.n_classes: the dataset has {n_classes} classes, got {net.get('n_classes')!r}")
 

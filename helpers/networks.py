@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from models.passt import EnsembleModel, get_model
-from models.weights import CheckpointError, check_state_dict
+from models.weights import CheckpointError, check_state_dict, read_checkpoint_file
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +25,11 @@ def is_training_checkpoint(path: str) -> bool:
 TRAINING_CHECKPOINT_KEYS = ("epoch", "global_step", "state_dict", "loops", "optimizer_states")
 
 
-def _load_weights_only(path: str, mmap: bool = False):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as error:
-        raise CheckpointError(f"cannot load training checkpoint {path} (truncated, not a torch file, or holding "
-                              f"Python code, which is refused): {type(error).__name__}: {error}") from error
-
-
 def load_training_checkpoint(path: str, mmap: bool = False) -> dict:
     """A training checkpoint (.ckpt) of this project, read with `weights_only=True` (a file holding Python
     code is refused). Raises `CheckpointError` naming the file for a truncated or foreign file. `mmap`
     maps the tensors instead of reading them (a cheap check)."""
-    checkpoint = _load_weights_only(path, mmap)
+    checkpoint = read_checkpoint_file(path, "training checkpoint", mmap)
     missing = [key for key in TRAINING_CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise CheckpointError(f"{path} is not a training checkpoint of this project: it lacks {', '.join(missing)} "
@@ -49,7 +41,7 @@ def training_checkpoint_state_dict(path: str, weights: str = "net") -> dict[str,
     """The network (`weights="net"`) or its SWA average (`"swa"`) stored in a training checkpoint (.ckpt)."""
     if weights not in CHECKPOINT_WEIGHTS:
         raise ValueError(f"checkpoint_weights={weights!r}; allowed: {', '.join(CHECKPOINT_WEIGHTS)}")
-    checkpoint = _load_weights_only(path)
+    checkpoint = read_checkpoint_file(path, "training checkpoint")
     prefix = "net." if weights == "net" else "swa.net."
     state_dict = {key[len(prefix):]: value for key, value in checkpoint.get("state_dict", {}).items()
                   if key.startswith(prefix)}

@@ -24,6 +24,20 @@ from models.weights import (CheckpointError, adapt_imagenet_deit, check_state_di
 log = logging.getLogger(__name__)
 
 
+def patch_grid(input_fdim: int, input_tdim: int, patch_size: int, stride: Tuple[int, int]) -> Tuple[int, int]:
+    """The (F, T) grid of patches that the patch convolution makes of an input of this size."""
+    return (input_fdim - patch_size) // stride[0] + 1, (input_tdim - patch_size) // stride[1] + 1
+
+
+def patchout_problem(grid: Tuple[int, int], s_patchout_f: int, s_patchout_t: int, u_patchout: int) -> Optional[str]:
+    """None when patchout leaves patches of an (F, T) grid; otherwise what is allowed."""
+    f, t = grid
+    if (min(s_patchout_f, s_patchout_t, u_patchout) < 0 or s_patchout_f >= f or s_patchout_t >= t
+            or (u_patchout and u_patchout >= (f - s_patchout_f) * (t - s_patchout_t))):
+        return f"allowed: s_patchout_f < {f}, s_patchout_t < {t}, u_patchout < the patches left"
+    return None
+
+
 class PatchEmbed(nn.Module):
     """Convolutional patch embedding with a stride that may be smaller than the patch (overlapping patches)."""
 
@@ -96,8 +110,7 @@ class PaSST(nn.Module):
 
     def grid_shape(self, input_fdim: int, input_tdim: int) -> Tuple[int, int]:
         """The patch grid (F, T) that the model uses for an input of this size, after cropping."""
-        f = (input_fdim - self.patch_size) // self.stride[0] + 1
-        t = (input_tdim - self.patch_size) // self.stride[1] + 1
+        f, t = patch_grid(input_fdim, input_tdim, self.patch_size, self.stride)
         return min(f, self.pos_grid_size[0]), min(t, self.pos_grid_size[1])
 
     def sequence_length(self, input_fdim: int, input_tdim: int, training: bool) -> int:
@@ -126,15 +139,14 @@ class PaSST(nn.Module):
         s_t, s_f, u = (self.s_patchout_t, self.s_patchout_f, self.u_patchout) if self.training else (0, 0, 0)
         if not (s_t or s_f or u):
             return None
-        if s_t >= t_dim or s_f >= f_dim:
-            raise ValueError(f"patchout removes the whole patch grid: s_patchout_t={s_t} of {t_dim} time "
-                             f"columns, s_patchout_f={s_f} of {f_dim} frequency rows")
+        problem = patchout_problem((f_dim, t_dim), s_f, s_t, u)
+        if problem:
+            raise ValueError(f"patchout (s_patchout_f={s_f}, s_patchout_t={s_t}, u_patchout={u}) removes the whole "
+                             f"{f_dim}x{t_dim} patch grid of this input; {problem}")
         times = torch.randperm(t_dim)[:t_dim - s_t].sort().values
         freqs = torch.randperm(f_dim)[:f_dim - s_f].sort().values
         index = (freqs[:, None] * t_dim + times[None, :]).flatten()
         if u:
-            if u >= index.numel():
-                raise ValueError(f"u_patchout={u} removes all {index.numel()} patches")
             index = index[torch.randperm(index.numel())[:index.numel() - u].sort().values]
         return index.to(device)
 
@@ -216,10 +228,10 @@ def get_model(arch: str = "passt_s_swa_p16_128_ap476", pretrained: bool = True, 
                   drop_path_rate=drop_path_rate, u_patchout=u_patchout, s_patchout_t=s_patchout_t,
                   s_patchout_f=s_patchout_f)
     grid = model.grid_shape(*img_size)
-    if s_patchout_t >= grid[1] or s_patchout_f >= grid[0] or (
-            u_patchout and u_patchout >= (grid[0] - s_patchout_f) * (grid[1] - s_patchout_t)):
+    problem = patchout_problem(grid, s_patchout_f, s_patchout_t, u_patchout)
+    if problem:
         raise ValueError(f"patchout (s_patchout_f={s_patchout_f}, s_patchout_t={s_patchout_t}, "
-                         f"u_patchout={u_patchout}) removes the whole {grid[0]}x{grid[1]} patch grid")
+                         f"u_patchout={u_patchout}) removes the whole {grid[0]}x{grid[1]} patch grid; {problem}")
     if pretrained or checkpoint:
         state_dict, source = _pretrained_state_dict(spec, model, checkpoint)
         try:
