@@ -47,19 +47,25 @@ def read_checkpoint_file(path: str, kind: str = "checkpoint", mmap: bool = False
     """Whatever a torch checkpoint file holds, read with ``weights_only=True`` (a file holding Python code is
     refused); any failure is a ``CheckpointError`` naming the file. ``mmap`` maps tensors instead of reading."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError:
+            if not mmap:
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) files can't map
     except Exception as error:
         raise CheckpointError(f"cannot load {kind} {path} (truncated, not a torch file, or holding Python code, "
                               f"which is refused): {type(error).__name__}: {error}") from error
 
 
-def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
+def load_state_dict(path: str, mmap: bool = False) -> Dict[str, torch.Tensor]:
     """The state_dict in a checkpoint file, loaded with ``weights_only=True``.
 
     Accepts a bare state_dict or one wrapped in ``{"state_dict": …}`` / ``{"model": …}`` (DeiT releases); a
     wrapped Lightning checkpoint of this project keeps the network under the ``net.`` prefix, which is removed.
+    ``mmap=True`` maps the tensors instead of reading them (cheap when only shapes are needed).
     """
-    loaded = read_checkpoint_file(path)
+    loaded = read_checkpoint_file(path, mmap=mmap)
     for wrapper in ("state_dict", "model"):
         if isinstance(loaded, Mapping) and wrapper in loaded and isinstance(loaded[wrapper], Mapping):
             loaded = loaded[wrapper]

@@ -22,7 +22,7 @@ get_model_passt = get_model
 
 def checkpoint_classes(path: str) -> int:
     """Number of classes of the classifier head stored in the checkpoint at ``path``."""
-    state_dict = load_state_dict(path)
+    state_dict = load_state_dict(path, mmap=True)  # only the head's shape is read; the weights load later
     if "head.1.weight" not in state_dict:
         raise CheckpointError(f"checkpoint {path} has no classifier head 'head.1.weight'; is it a PaSST "
                               f"state_dict (release format, or a Lightning checkpoint of this project)?")

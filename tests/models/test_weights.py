@@ -131,3 +131,12 @@ def test_imagenet_deit_weights_are_adapted_to_audio(tmp_path):
                                            size=(12, 99), mode="bicubic", align_corners=False)
     torch.testing.assert_close(adapted["time_new_pos_embed"], grid.mean(2, keepdim=True))
     assert adapted["head.1.weight"].shape == (10, 96)
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_mapped_reading_gives_the_same_tensors_for_new_and_legacy_files(tmp_path, zip_format):
+    state = get_model("passt_tiny", pretrained=False, n_classes=7).state_dict()
+    path = tmp_path / "weights.pt"
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    mapped = weights.load_state_dict(str(path), mmap=True)
+    assert mapped.keys() == state.keys() and all(torch.equal(mapped[k], v) for k, v in state.items())
