@@ -17,7 +17,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 from sacred.observers import FileStorageObserver
@@ -171,6 +171,19 @@ class SacredLogger(Logger):
         """The sacred run records the whole config already."""
 
 
+class RunProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, naming the sacred run (`run=7`) instead of the joined logger versions."""
+
+    def __init__(self, run_id):
+        super().__init__()
+        self.run_id = run_id
+
+    def get_metrics(self, trainer, pl_module):
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return {"run": self.run_id, **metrics} if self.run_id is not None else metrics
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file next to it, syncs it and renames it into place, so a
     process killed (or a write failing) while saving leaves the previous checkpoint intact; a failed write
@@ -236,7 +249,7 @@ def build_trainer(trainer_config: Mapping, run, run_dir: str | None, monitor: st
             raise RuntimeError("wandb.enabled=True but the wandb package is not installed (pip install wandb)") from error
         loggers.append(WandbLogger(project=wandb.get("project"), save_dir=logs_dir,
                                    **{k: v for k, v in wandb.items() if k not in ("enabled", "project")}))
-    callbacks = []
+    callbacks = [RunProgressBar(getattr(run, "_id", None))] if options.get("enable_progress_bar") is not False else []
     if checkpoints:  # (Lightning's save_last only writes when the best one changes)
         directory = os.path.join(run_dir, "checkpoints") if run_dir else None
         callbacks += [ModelCheckpoint(dirpath=directory, filename="best-epoch{epoch:03d}", monitor=monitor,

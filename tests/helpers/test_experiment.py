@@ -9,8 +9,8 @@ import torch
 
 from helpers.config_checks import ConfigError, check_config
 from helpers.data import make_training_set
-from helpers.experiment import (AtomicCheckpointIO, SacredLogger, ddp_trainer_defaults, resolve_precision,
-                                resume_checkpoint, trainer_config, training_loader)
+from helpers.experiment import (AtomicCheckpointIO, RunProgressBar, SacredLogger, build_trainer, ddp_trainer_defaults,
+                                resolve_precision, resume_checkpoint, trainer_config, training_loader)
 from helpers.lightning_module import capture_rng_states, restore_rng_states
 from models.weights import CheckpointError
 from tests.helpers.data.clips import write_tone_hdf5
@@ -55,6 +55,16 @@ def test_sacred_logger_uses_the_epoch_as_step():
     run = FakeRun()
     SacredLogger(run).log_metrics({"ap": 0.5, "epoch": 3.0}, step=120)
     assert run.scalars == [("ap", 0.5, 3)]
+
+
+def test_the_progress_bar_names_the_sacred_run_instead_of_logger_versions(tmp_path):
+    trainer = build_trainer(trainer_config(max_epochs=1, accelerator="cpu"), FakeRun(), str(tmp_path), "ap")
+    assert isinstance(trainer.progress_bar_callback, RunProgressBar)
+    metrics = trainer.progress_bar_callback.get_metrics(trainer, None)
+    assert metrics["run"] == 7 and "v_num" not in metrics
+    quiet = build_trainer(trainer_config(max_epochs=1, accelerator="cpu", enable_progress_bar=False), FakeRun(),
+                          str(tmp_path), "ap")
+    assert quiet.progress_bar_callback is None
 
 
 def test_atomic_checkpoint_leaves_no_partial_file(tmp_path):
