@@ -17,10 +17,8 @@ import os
 import pathlib
 from typing import NamedTuple
 
-import numpy as np
-
 from helpers.data import PackedBitsTargets, read_label_file
-from helpers.data.labels import mid_to_index
+from helpers.data.labels import mid_to_index, multi_hot
 from helpers.data.prepare import PackReport, pack_mp3_files
 
 DEFAULT_LABEL_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "metadata",
@@ -81,12 +79,9 @@ def create_hdf5_from_segments(segments_csv: str | os.PathLike, mp3_dir: str | os
 
     def clips():
         for segment in segments:
-            target = np.zeros(len(labels), dtype=np.float32)
-            for mid in segment.mids:
-                if mid not in index_of:
-                    raise ValueError(f"{os.fspath(segments_csv)!r}: segment {segment.ytid} has label {mid!r}, "
-                                     f"which is not in the label file {os.fspath(label_file)!r}")
-                target[index_of[mid]] = 1
+            target = multi_hot(segment.mids, index_of, len(labels),
+                               f"{os.fspath(segments_csv)!r}: segment {segment.ytid}",
+                               f"the label file {os.fspath(label_file)!r}")
             yield segment.audio_name, files.get(segment.audio_name, ""), target
 
     return pack_mp3_files(out_path, clips(), PackedBitsTargets(len(labels)), total=len(segments))

@@ -9,9 +9,7 @@ targets of 50 classes plus a `fold` dataset) and `esc50_class_labels_indices.csv
 
 from __future__ import annotations
 
-import argparse
 import csv
-import logging
 import os
 import pathlib
 
@@ -19,7 +17,7 @@ import numpy as np
 
 from esc50.dataset import DATA_FILE, FOLD_KEY, NUM_CLASSES, NUM_FOLDS
 from helpers.data import PackedBitsTargets, write_label_file
-from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files
+from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files, release_cli
 
 META_COLUMNS = ("filename", "fold", "target", "category")
 LABEL_FILE = "esc50_class_labels_indices.csv"
@@ -66,15 +64,9 @@ def prepare_esc50(esc50_dir: str | os.PathLike, out_dir: str | os.PathLike, mp3_
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--esc50-dir", required=True, help="ESC-50 folder with meta/esc50.csv and audio/")
-    parser.add_argument("--out-dir", required=True, help="folder for esc50_mp3.hdf and the label file")
-    parser.add_argument("--mp3-dir", default=None, help="where converted mp3s go (default: ESC50_DIR/mp3)")
-    parser.add_argument("--workers", type=int, default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    report = prepare_esc50(args.esc50_dir, args.out_dir, args.mp3_dir, args.workers)
-    print(f"{DATA_FILE}: {report.written} clips, {len(report.missing)} without audio")
+    release_cli(argv, __doc__, "--esc50-dir", "ESC-50 folder with meta/esc50.csv and audio/",
+                "folder for esc50_mp3.hdf and the label file",
+                lambda *args: {DATA_FILE: prepare_esc50(*args)})
 
 
 if __name__ == "__main__":

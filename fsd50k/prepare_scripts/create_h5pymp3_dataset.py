@@ -10,17 +10,14 @@ Reads `FSD50K.ground_truth/vocabulary.csv` (no header: index, label name, mid), 
 
 from __future__ import annotations
 
-import argparse
 import csv
-import logging
 import os
 import pathlib
 
-import numpy as np
-
 from fsd50k.dataset import EVAL_FILE, NUM_CLASSES, TRAIN_FILE, VALID_FILE
 from helpers.data import PackedBitsTargets, write_label_file
-from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files
+from helpers.data.labels import multi_hot
+from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files, release_cli
 
 LABEL_FILE = "fsd50k_class_labels_indices.csv"
 
@@ -74,11 +71,8 @@ def prepare_fsd50k(fsd50k_dir: str | os.PathLike, out_dir: str | os.PathLike,
     for file_name, rows, folder in splits:
         def clips(rows=rows, folder=folder):
             for row in rows:
-                target = np.zeros(NUM_CLASSES, dtype=np.float32)
-                for name in row["labels"].split(","):
-                    if name not in index_of:
-                        raise ValueError(f"clip {row['fname']}: label {name!r} is not in vocabulary.csv")
-                    target[index_of[name]] = 1
+                target = multi_hot(row["labels"].split(","), index_of, NUM_CLASSES, f"clip {row['fname']}",
+                                   "vocabulary.csv")
                 yield f"{row['fname']}.mp3", str(mp3_dir / folder / f"{row['fname']}.mp3"), target
 
         reports[file_name] = pack_mp3_files(os.path.join(out_dir, file_name), clips(),
@@ -87,15 +81,8 @@ def prepare_fsd50k(fsd50k_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fsd50k-dir", required=True, help="FSD50K folder with FSD50K.ground_truth/ and audio")
-    parser.add_argument("--out-dir", required=True, help="folder for the three .hdf files and the label file")
-    parser.add_argument("--mp3-dir", default=None, help="where converted mp3s go (default: FSD50K_DIR/mp3)")
-    parser.add_argument("--workers", type=int, default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for file_name, report in prepare_fsd50k(args.fsd50k_dir, args.out_dir, args.mp3_dir, args.workers).items():
-        print(f"{file_name}: {report.written} clips, {len(report.missing)} without audio")
+    release_cli(argv, __doc__, "--fsd50k-dir", "FSD50K folder with FSD50K.ground_truth/ and audio",
+                "folder for the three .hdf files and the label file", prepare_fsd50k)
 
 
 if __name__ == "__main__":

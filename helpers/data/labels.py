@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import NamedTuple
+from typing import Iterable, Mapping, NamedTuple
+
+import numpy as np
 
 LABEL_FILE_COLUMNS = ("index", "mid", "display_name")
 
@@ -63,3 +65,15 @@ def write_label_file(path: str | os.PathLike, labels: list[Label] | list[tuple[s
 def mid_to_index(labels: list[Label]) -> dict[str, int]:
     """Map each label's mid to its index."""
     return {label.mid: label.index for label in labels}
+
+
+def multi_hot(names: Iterable[str], index_of: Mapping[str, int], num_classes: int, clip: str,
+              vocabulary: str) -> np.ndarray:
+    """float32 multi-hot target of `names`; a name outside `index_of` is a ValueError naming the clip and the
+    vocabulary it is missing from."""
+    target = np.zeros(num_classes, dtype=np.float32)
+    for name in names:
+        if name not in index_of:
+            raise ValueError(f"{clip}: label {name!r} is not in {vocabulary}")
+        target[index_of[name]] = 1
+    return target

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import multiprocessing
 import os
 import pathlib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -142,3 +143,20 @@ def pack_mp3_files(out_path: str | os.PathLike, clips: Iterable[tuple[str, str |
                        len(report.missing), report.missing[:5])
     logger.info("wrote %d clips to %s", report.written, out_path)
     return report
+
+
+def release_cli(argv: Sequence[str] | None, description: str, release_flag: str, release_help: str, out_help: str,
+                prepare: Callable[..., Mapping[str, PackReport]]) -> None:
+    """The command line of a script that prepares a dataset release: `release_flag` (the release folder),
+    `--out-dir`, `--mp3-dir` (default: the release folder's `mp3/`) and `--workers`. Calls
+    `prepare(release_dir, out_dir, mp3_dir, workers)` and prints a line per written file."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    release_name = release_flag.lstrip("-").replace("-", "_").upper()
+    parser.add_argument(release_flag, required=True, dest="release_dir", metavar=release_name, help=release_help)
+    parser.add_argument("--out-dir", required=True, help=out_help)
+    parser.add_argument("--mp3-dir", default=None, help=f"where converted mp3s go (default: {release_name}/mp3)")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for file_name, report in prepare(args.release_dir, args.out_dir, args.mp3_dir, args.workers).items():
+        print(f"{file_name}: {report.written} clips, {len(report.missing)} without audio")

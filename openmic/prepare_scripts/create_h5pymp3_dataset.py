@@ -11,14 +11,13 @@ label are left out.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import pathlib
 
 import numpy as np
 
-from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files
+from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files, release_cli
 from openmic.dataset import NUM_INSTRUMENTS, TARGET_CODEC, TEST_FILE, TRAIN_FILE
 
 logger = logging.getLogger(__name__)
@@ -73,15 +72,8 @@ def prepare_openmic(release_dir: str | os.PathLike, out_dir: str | os.PathLike, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--release-dir", required=True, help="extracted openmic-2018 folder (with openmic-2018.npz)")
-    parser.add_argument("--out-dir", required=True, help="folder for the two .hdf files")
-    parser.add_argument("--mp3-dir", default=None, help="where converted mp3s go (default: RELEASE_DIR/mp3)")
-    parser.add_argument("--workers", type=int, default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for file_name, report in prepare_openmic(args.release_dir, args.out_dir, args.mp3_dir, args.workers).items():
-        print(f"{file_name}: {report.written} clips, {len(report.missing)} without audio")
+    release_cli(argv, __doc__, "--release-dir", "extracted openmic-2018 folder (with openmic-2018.npz)",
+                "folder for the two .hdf files", prepare_openmic)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from esc50.dataset import fold_indices, get_test_set, get_training_set, read_folds
-from esc50.prepare_scripts.create_h5pymp3_dataset import prepare_esc50
+from esc50.prepare_scripts.create_h5pymp3_dataset import main, prepare_esc50
 from helpers.data import HDF5FormatError, encode_audio, read_label_file, write_hdf5_dataset, PackedBitsTargets
 from tests.helpers.data.clips import tone
 
@@ -13,7 +13,7 @@ ROWS = [(f"{fold}-1000{n}-A-{target}.wav", fold, target, f"category{target}")
 
 
 @pytest.fixture(scope="module")
-def esc50_file(tmp_path_factory):
+def esc50_release(tmp_path_factory):
     root = tmp_path_factory.mktemp("ESC-50-master")
     (root / "meta").mkdir()
     (root / "audio").mkdir()
@@ -22,8 +22,13 @@ def esc50_file(tmp_path_factory):
         lines.append(f"{filename},{fold},{target},{category},False,1000{number},A")
         (root / "audio" / filename).write_bytes(encode_audio(tone(200.0 + 50 * number, 5.0, 44100), 44100, "wav"))
     (root / "meta" / "esc50.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def esc50_file(esc50_release, tmp_path_factory):
     out = tmp_path_factory.mktemp("hdf")
-    report = prepare_esc50(root, out, workers=1)
+    report = prepare_esc50(esc50_release, out, workers=1)
     assert report.written == len(ROWS)
     return out
 
@@ -58,3 +63,9 @@ def test_file_without_folds_is_rejected(tmp_path):
     write_hdf5_dataset(path, ["a"], [b"x"], np.zeros((1, 50)), PackedBitsTargets(50))
     with pytest.raises(HDF5FormatError, match="'fold'"):
         read_folds(path)
+
+
+def test_command_line_prepares_the_release_and_reports_the_file(esc50_file, esc50_release, tmp_path, capsys):
+    main(["--esc50-dir", str(esc50_release), "--out-dir", str(tmp_path), "--workers", "1"])
+    assert capsys.readouterr().out == f"esc50_mp3.hdf: {len(ROWS)} clips, 0 without audio\n"
+    assert read_folds(tmp_path / "esc50_mp3.hdf").tolist() == [fold for _, fold, _, _ in ROWS]
