@@ -24,19 +24,17 @@ add_configs(ex, with_demo=True)
 TASK = MultiLabel()
 
 
+basedataset.config(experiment.common_dataset_config)
+
+
+# AudioSet's files (audioset/README.md) and what differs from helpers.experiment.common_dataset_config
+# (which sets base_dir and the augmentation defaults):
 @basedataset.config
-def dataset_config():
-    base_dir = "audioset_hdf5s/"  # holds mp3/*.hdf (audioset/README.md), or make a link
+def dataset_config(base_dir):
     balanced_train_hdf5 = base_dir + "mp3/" + audioset.BALANCED_TRAIN_FILE
     unbalanced_train_hdf5 = base_dir + "mp3/" + audioset.UNBALANCED_TRAIN_FILE
     eval_hdf5 = base_dir + "mp3/" + audioset.EVAL_FILE
     classes_num = audioset.NUM_CLASSES
-    sample_rate, clip_length, in_mem = 32000, 10, False
-    gain_augment = 7  # random gain of +-7 dB
-    ir_augment, ir_path = 0.0, base_dir + "irs/"
-    roll = True  # random time roll of the waveform (roll_conf)
-    roll_conf = dict(axis=1, shift=None, shift_range=50)
-    wavmix = 1  # waveform mixup of clip pairs (0: off)
     sample_weight_offset, sample_weight_sum = 100, True
     epoch_len = 100000  # clips per epoch, drawn with class-balanced weights (full training set)
     sampler_replace = False

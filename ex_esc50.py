@@ -18,16 +18,16 @@ add_configs(ex)
 TASK = MultiClass()
 
 
+basedataset.config(experiment.common_dataset_config)
+
+
+# ESC-50's file (esc50/README.md) and what differs from helpers.experiment.common_dataset_config
+# (which sets base_dir and the augmentation defaults):
 @basedataset.config
-def dataset_config():
-    base_dir = "audioset_hdf5s/"  # holds mp3/esc50_mp3.hdf (esc50/README.md)
+def dataset_config(base_dir):
     esc50_hdf5 = base_dir + "mp3/" + esc50.DATA_FILE
     fold = 1  # the test fold (1..5); the other four are trained on
-    sample_rate, clip_length, in_mem = 32000, esc50.CLIP_SECONDS, False
-    gain_augment = 7  # random gain of +-7 dB
-    ir_augment, ir_path = 0.0, base_dir + "irs/"
-    roll = True  # random time roll of the waveform (roll_conf)
-    roll_conf = dict(axis=1, shift=None, shift_range=50)
+    clip_length = esc50.CLIP_SECONDS
     wavmix = 0  # waveform mixup of clip pairs (0: off)
 
 
@@ -64,12 +64,7 @@ def data_files(esc50_hdf5):
 
 
 def loaders(config, training=True):
-    train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
-    test_loader = experiment.evaluation_loader(test_set(), test_cfg["batch_size"], test_cfg["num_workers"])
-    if not training:
-        return None, test_loader
-    return experiment.training_loader(training_set(seed=config["seed"]), train_cfg["batch_size"],
-                                      train_cfg["num_workers"], config["seed"]), test_loader
+    return experiment.train_and_test_loaders(config, training, training_set, test_set)
 
 
 def checked(config, training=True, with_files=True):

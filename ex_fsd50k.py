@@ -19,19 +19,17 @@ add_configs(ex)
 TASK = MultiLabel()
 
 
+basedataset.config(experiment.common_dataset_config)
+
+
+# FSD50K's files (fsd50k/README.md) and what differs from helpers.experiment.common_dataset_config
+# (which sets base_dir and the augmentation defaults):
 @basedataset.config
-def dataset_config():
-    base_dir = "audioset_hdf5s/"  # holds mp3/FSD50K.*_mp3.hdf (fsd50k/README.md)
+def dataset_config(base_dir):
     balanced_train_hdf5 = base_dir + "mp3/" + fsd50k.TRAIN_FILE
     valid_hdf5 = base_dir + "mp3/" + fsd50k.VALID_FILE
     eval_hdf5 = base_dir + "mp3/" + fsd50k.EVAL_FILE
     variable_eval = False  # evaluate whole clips of any length (use batch size 1)
-    sample_rate, clip_length, in_mem = 32000, 10, False
-    gain_augment = 7  # random gain of +-7 dB
-    ir_augment, ir_path = 0.0, base_dir + "irs/"
-    roll = True  # random time roll of the waveform (roll_conf)
-    roll_conf = dict(axis=1, shift=None, shift_range=50)
-    wavmix = 1  # waveform mixup of clip pairs (0: off)
 
 
 ex.config(experiment.common_config)

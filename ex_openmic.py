@@ -19,17 +19,15 @@ add_configs(ex)
 TASK = MaskedMultiLabel(openmic.NUM_INSTRUMENTS)
 
 
+basedataset.config(experiment.common_dataset_config)
+
+
+# OpenMIC's files (openmic/README.md); base_dir and the augmentation defaults are
+# helpers.experiment.common_dataset_config's (wavmix is known-label aware here).
 @basedataset.config
-def dataset_config():
-    base_dir = "audioset_hdf5s/"  # holds mp3/openmic_*.hdf (openmic/README.md)
+def dataset_config(base_dir):
     openmic_train_hdf5 = base_dir + "mp3/" + openmic.TRAIN_FILE
     openmic_test_hdf5 = base_dir + "mp3/" + openmic.TEST_FILE
-    sample_rate, clip_length, in_mem = 32000, 10, False
-    gain_augment = 7  # random gain of +-7 dB
-    ir_augment, ir_path = 0.0, base_dir + "irs/"
-    roll = True  # random time roll of the waveform (roll_conf)
-    roll_conf = dict(axis=1, shift=None, shift_range=50)
-    wavmix = 1  # waveform mixup of clip pairs (0: off), known-label aware
 
 
 ex.config(experiment.common_config)
@@ -68,12 +66,7 @@ def data_files(openmic_train_hdf5, openmic_test_hdf5, training=True):
 
 
 def loaders(config, training=True):
-    train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
-    test_loader = experiment.evaluation_loader(test_set(), test_cfg["batch_size"], test_cfg["num_workers"])
-    if not training:
-        return None, test_loader
-    return experiment.training_loader(training_set(seed=config["seed"]), train_cfg["batch_size"],
-                                      train_cfg["num_workers"], config["seed"]), test_loader
+    return experiment.train_and_test_loaders(config, training, training_set, test_set)
 
 
 def checked(config, training=True, with_files=True):

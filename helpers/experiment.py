@@ -131,6 +131,18 @@ def common_config():
     trainer = trainer_config(max_epochs=130, precision="16-mixed", benchmark=True, num_sanity_val_steps=0)
 
 
+# The `basedataset` ingredient's defaults shared by every dataset (a sacred config scope, like common_config);
+# each ex_*.py adds a scope with its files and what differs.
+def common_dataset_config():
+    base_dir = "audioset_hdf5s/"  # holds mp3/*.hdf (see the dataset's README), or make a link
+    sample_rate, clip_length, in_mem = 32000, 10, False
+    gain_augment = 7  # random gain of +-7 dB
+    ir_augment, ir_path = 0.0, base_dir + "irs/"
+    roll = True  # random time roll of the waveform (roll_conf)
+    roll_conf = dict(axis=1, shift=None, shift_range=50)
+    wavmix = 1  # waveform mixup of clip pairs (0: off)
+
+
 def run_directory(run, experiment_name: str) -> str | None:
     """The folder for logs, checkpoints and pictures: the file storage observer's run folder, else
     `runs/<experiment>/unobserved-<time>`; None on ranks other than 0."""
@@ -306,6 +318,18 @@ def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int) -> Da
                       sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
                       worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0),
                       pin_memory=torch.cuda.is_available())
+
+
+def train_and_test_loaders(config: Mapping, training: bool, make_training_set: Callable[..., Dataset],
+                           make_test_set: Callable[[], Dataset]) -> tuple[DataLoader | None, DataLoader]:
+    """(training loader, test loader) from `datasets.training` and `datasets.test`; `make_training_set(seed=)`
+    is called only when `training` (otherwise the training loader is None)."""
+    train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
+    test_loader = evaluation_loader(make_test_set(), test_cfg["batch_size"], test_cfg["num_workers"])
+    if not training:
+        return None, test_loader
+    return training_loader(make_training_set(seed=config["seed"]), train_cfg["batch_size"], train_cfg["num_workers"],
+                           config["seed"]), test_loader
 
 
 # --- the module from the config ----------------------------------------------------------------------
