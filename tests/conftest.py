@@ -1,4 +1,5 @@
 """Shared test setup: the repo root on sys.path, small thread counts, an isolated torch.hub cache."""
+import logging
 import os
 import sys
 
@@ -19,3 +20,12 @@ def hub_dir(tmp_path, monkeypatch):
     (directory / "checkpoints").mkdir(parents=True)
     monkeypatch.setattr(torch.hub, "_hub_dir", str(directory))
     return directory
+
+
+@pytest.fixture(autouse=True)
+def root_log_level():
+    """Each test starts from the same root log level: a sacred run sets it to its --loglevel, which would
+    otherwise hide the warnings that a later test expects to capture."""
+    level = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(level)
