@@ -79,16 +79,11 @@ class WaveformAugment:
         return state
 
 
-class RollDataset(Dataset):
-    """Rolls each waveform along `axis` by `shift` samples, or by a random integer in
-    [-shift_range, shift_range] when `shift` is None. Failed (None) items pass through."""
+class RandomWrapperDataset(Dataset):
+    """A dataset that changes the items of `dataset` with randomness drawn per (seed, epoch, index)."""
 
-    def __init__(self, dataset: Dataset, axis: int = 1, shift: int | None = None, shift_range: int = 50,
-                 seed: int = 0):
+    def __init__(self, dataset: Dataset, seed: int):
         self.dataset = dataset
-        self.axis = axis
-        self.shift = shift
-        self.shift_range = int(shift_range)
         self.random = ItemRandom(seed)
 
     def __len__(self) -> int:
@@ -97,6 +92,18 @@ class RollDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.random.set_epoch(epoch)
         set_dataset_epoch(self.dataset, epoch)
+
+
+class RollDataset(RandomWrapperDataset):
+    """Rolls each waveform along `axis` by `shift` samples, or by a random integer in
+    [-shift_range, shift_range] when `shift` is None. Failed (None) items pass through."""
+
+    def __init__(self, dataset: Dataset, axis: int = 1, shift: int | None = None, shift_range: int = 50,
+                 seed: int = 0):
+        super().__init__(dataset, seed)
+        self.axis = axis
+        self.shift = shift
+        self.shift_range = int(shift_range)
 
     def __getitem__(self, index: int):
         item = self.dataset[index]
@@ -114,7 +121,7 @@ def mix_targets_linear(target_1: np.ndarray, target_2: np.ndarray, weight: float
     return (target_1 * weight + target_2 * (1.0 - weight)).astype(np.float32)
 
 
-class WaveformMixupDataset(Dataset):
+class WaveformMixupDataset(RandomWrapperDataset):
     """With probability `rate`, mixes a clip with a random other clip in the waveform domain.
 
     weight ~ Beta(beta, beta), folded to max(weight, 1 - weight) so the first clip dominates; both
@@ -126,19 +133,11 @@ class WaveformMixupDataset(Dataset):
                  mix_targets: Callable[[np.ndarray, np.ndarray, float], np.ndarray] = mix_targets_linear):
         if beta <= 0 or not 0.0 <= rate <= 1.0:
             raise ValueError(f"wavmix needs beta > 0 and 0 <= rate <= 1, got beta={beta}, rate={rate}")
-        self.dataset = dataset
+        super().__init__(dataset, seed)
         self.beta = float(beta)
         self.rate = float(rate)
         self.mix_targets = mix_targets
-        self.random = ItemRandom(seed)
         logger.info("mixing waveforms (beta=%s, rate=%s) over %d clips", beta, rate, len(dataset))
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.random.set_epoch(epoch)
-        set_dataset_epoch(self.dataset, epoch)
 
     def __getitem__(self, index: int):
         rng = self.random(index)
