@@ -1,7 +1,6 @@
 """ex_audioset.py end to end on CPU: a tiny PaSST on a small generated dataset, through the command line
 (training, DDP=2) and in-process (named configs, resume, evaluate_only with an ensemble, observers)."""
 import contextlib
-import io
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from audioset.prepare_scripts.make_demo_dataset import make_demo_dataset
 from helpers.config_checks import ConfigError
 from helpers.data import PackedBitsTargets, read_targets
 from helpers.metrics import mean_average_precision
+from tests.experiment_runs import resolved_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES, SECONDS, EPOCHS = 8, 3, 10
@@ -231,14 +231,11 @@ def test_bad_config_stops_before_any_work_naming_the_key(demo_dir, tmp_path, mon
 def test_every_named_config_resolves():
     import ex_audioset
     for name in ex_audioset.ex.named_configs:
-        with contextlib.redirect_stdout(io.StringIO()):
-            config = ex_audioset.ex.run("print_config", named_configs=[name], options={"--loglevel": "ERROR"}).config
+        config = resolved_config(ex_audioset.ex, name)
         assert config["models"]["net"]["n_classes"] in (527, 10), name
-    config = ex_audioset.ex.run("print_config", named_configs=["passt_s_swa_p16_s12_128_ap473"],
-                                options={"--loglevel": "ERROR"}).config
+    config = resolved_config(ex_audioset.ex, "passt_s_swa_p16_s12_128_ap473")
     assert (config["models"]["net"]["fstride"], config["models"]["net"]["tstride"]) == (12, 12)
-    ensemble = ex_audioset.ex.run("print_config", named_configs=["ensemble_s16_14"],
-                                  options={"--loglevel": "ERROR"}).config["models"]["net"]["arch_list"]
+    ensemble = resolved_config(ex_audioset.ex, "ensemble_s16_14")["models"]["net"]["arch_list"]
     assert ensemble == [["passt_s_swa_p16_s14_128_ap471", 14, 14], ["passt_s_swa_p16_s16_128_ap473", 16, 16]]
 
 
@@ -246,9 +243,7 @@ def test_s_patchout_t_travels_from_the_command_line_to_the_model(demo_dir):
     import ex_audioset
     from helpers.experiment import build_module
     from helpers.tasks import MultiLabel
-    with contextlib.redirect_stdout(io.StringIO()):
-        config = ex_audioset.ex.run("print_config", named_configs=["demo"], options={"--loglevel": "ERROR"},
-                                    config_updates={"models.net.s_patchout_t": 3}).config
+    config = resolved_config(ex_audioset.ex, "demo", **{"models.net.s_patchout_t": 3})
     assert build_module(config, MultiLabel()).net.s_patchout_t == 3
 
 

@@ -1,6 +1,5 @@
 """ex_esc50.py in-process on CPU: a tiny PaSST on a few synthetic one-hot clips spread over the 5 folds."""
 import contextlib
-import io
 import math
 
 import h5py
@@ -9,6 +8,7 @@ import pytest
 
 from helpers.data import PackedBitsTargets, encode_mp3
 from helpers.data.hdf5 import HDF5DatasetWriter
+from tests.experiment_runs import resolved_config, tiny_training_updates
 
 SECONDS = 2
 
@@ -29,13 +29,8 @@ def esc50_dir(tmp_path_factory):
 
 
 def tiny_updates(base_dir):
-    return {"basedataset.base_dir": f"{base_dir}/", "basedataset.clip_length": SECONDS, "basedataset.fold": 2,
-            "seed": 1, "models.net.arch": "passt_tiny", "models.net.pretrained": False, "models.net.fstride": 16,
-            "models.net.tstride": 16, "models.net.input_tdim": 100 * SECONDS - 2, "models.net.s_patchout_t": 2,
-            "models.net.s_patchout_f": 1, "models.mel.timem": 20, "datasets.training.batch_size": 4,
-            "datasets.training.num_workers": 0, "datasets.test.num_workers": 0, "trainer.max_epochs": 2,
-            "trainer.accelerator": "cpu", "trainer.precision": 32, "trainer.enable_progress_bar": False,
-            "swa_epoch_start": 1, "swa_freq": 1, "lr": 1e-3}
+    return tiny_training_updates(base_dir, SECONDS, {"basedataset.fold": 2, "models.mel.timem": 20,
+                                                     "datasets.test.num_workers": 0})
 
 
 def test_training_on_four_folds_reports_accuracy(esc50_dir, tmp_path):
@@ -51,6 +46,5 @@ def test_training_on_four_folds_reports_accuracy(esc50_dir, tmp_path):
 def test_every_named_config_resolves():
     import ex_esc50
     for name in ex_esc50.ex.named_configs:
-        with contextlib.redirect_stdout(io.StringIO()):
-            config = ex_esc50.ex.run("print_config", named_configs=[name], options={"--loglevel": "ERROR"}).config
+        config = resolved_config(ex_esc50.ex, name)
         assert config["models"]["net"]["n_classes"] == 50

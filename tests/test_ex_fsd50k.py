@@ -1,7 +1,6 @@
 """ex_fsd50k.py in-process on CPU: train on a few clips, validate on the validation file, then evaluate the best
 checkpoint on the evaluation file."""
 import contextlib
-import io
 import math
 
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 
 from helpers.data import PackedBitsTargets, encode_mp3
 from helpers.data.hdf5 import HDF5DatasetWriter
+from tests.experiment_runs import resolved_config, tiny_training_updates
 
 SECONDS = 2
 
@@ -34,13 +34,8 @@ def fsd50k_dir(tmp_path_factory):
 
 
 def tiny_updates(base_dir):
-    return {"basedataset.base_dir": f"{base_dir}/", "basedataset.clip_length": SECONDS, "seed": 1,
-            "models.net.arch": "passt_tiny", "models.net.pretrained": False, "models.net.fstride": 16,
-            "models.net.tstride": 16, "models.net.input_tdim": 100 * SECONDS - 2, "models.net.s_patchout_t": 2,
-            "models.net.s_patchout_f": 1, "datasets.training.batch_size": 4, "datasets.training.num_workers": 0,
-            "datasets.valid.num_workers": 0, "datasets.eval.num_workers": 0, "trainer.max_epochs": 2,
-            "trainer.accelerator": "cpu", "trainer.precision": 32, "trainer.enable_progress_bar": False,
-            "swa_epoch_start": 1, "swa_freq": 1, "lr": 1e-3}
+    return tiny_training_updates(base_dir, SECONDS, {"datasets.valid.num_workers": 0,
+                                                     "datasets.eval.num_workers": 0})
 
 
 def test_training_then_best_checkpoint_on_the_eval_split(fsd50k_dir, tmp_path):
@@ -57,6 +52,5 @@ def test_every_named_config_resolves():
     import ex_fsd50k
     assert "variable_eval" in ex_fsd50k.ex.named_configs
     for name in ex_fsd50k.ex.named_configs:
-        with contextlib.redirect_stdout(io.StringIO()):
-            config = ex_fsd50k.ex.run("print_config", named_configs=[name], options={"--loglevel": "ERROR"}).config
+        config = resolved_config(ex_fsd50k.ex, name)
         assert config["models"]["net"]["n_classes"] == 200

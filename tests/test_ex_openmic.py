@@ -1,6 +1,5 @@
 """ex_openmic.py in-process on CPU: a tiny PaSST on a few synthetic OpenMIC-format clips (labels + mask)."""
 import contextlib
-import io
 import math
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 
 from helpers.data import DenseTargets, encode_mp3
 from helpers.data.hdf5 import HDF5DatasetWriter
+from tests.experiment_runs import resolved_config, tiny_training_updates
 
 SECONDS = 2
 
@@ -28,14 +28,8 @@ def openmic_target(index):
 
 
 def tiny_updates(base_dir, n_classes):
-    return {"basedataset.base_dir": f"{base_dir}/", "basedataset.clip_length": SECONDS, "seed": 1,
-            "models.net.arch": "passt_tiny", "models.net.pretrained": False, "models.net.n_classes": n_classes,
-            "models.net.fstride": 16, "models.net.tstride": 16, "models.net.input_tdim": 100 * SECONDS - 2,
-            "models.net.s_patchout_t": 2, "models.net.s_patchout_f": 1, "models.mel.timem": 20,
-            "datasets.training.batch_size": 4, "datasets.training.num_workers": 0,
-            "datasets.test.batch_size": 5, "datasets.test.num_workers": 0, "trainer.max_epochs": 2,
-            "trainer.accelerator": "cpu", "trainer.precision": 32, "trainer.enable_progress_bar": False,
-            "swa_epoch_start": 1, "swa_freq": 1, "lr": 1e-3}
+    return tiny_training_updates(base_dir, SECONDS, {"models.net.n_classes": n_classes, "models.mel.timem": 20,
+                                                     "datasets.test.batch_size": 5, "datasets.test.num_workers": 0})
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +61,5 @@ def test_openmic_needs_20_classes(openmic_dir, tmp_path):
 def test_every_named_config_resolves():
     import ex_openmic
     for name in ex_openmic.ex.named_configs:
-        with contextlib.redirect_stdout(io.StringIO()):
-            config = ex_openmic.ex.run("print_config", named_configs=[name], options={"--loglevel": "ERROR"}).config
+        config = resolved_config(ex_openmic.ex, name)
         assert config["models"]["net"]["n_classes"] == 20
