@@ -102,10 +102,12 @@ def measure_variant(name: str, batch_size: int, steps: int, warmup: int, compile
     description, kwargs = VARIANTS[name]
     torch.manual_seed(0)
     model = get_model(pretrained=False, **kwargs).train()
-    with flop_counter_mode() as counter:  # counted in eager mode: the same arithmetic as the compiled graph
-        make_train_step(model, batch_size, "32", "foreach")()
+    train_step = make_train_step(model, batch_size, precision, optimizer_kind)
+    with flop_counter_mode() as counter:  # counted eagerly: compiling changes how, not what, is computed
+        train_step()
     flops = counter.get_total_flops()
-    train_step = make_train_step(model, batch_size, precision, optimizer_kind, compile_model)
+    if compile_model:  # (replacing the eager step frees its optimizer state: peak memory stays this setup's)
+        train_step = make_train_step(model, batch_size, precision, optimizer_kind, compile_model=True)
     for _ in range(warmup):
         train_step()
     # Each step is timed next to GEMM peak measurements, so that a busy neighbour on a shared machine
