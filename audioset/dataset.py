@@ -11,8 +11,8 @@ import os
 import numpy as np
 from torch.utils.data import Dataset
 
-from helpers.data import (DistributedWeightedSampler, HDF5AudioDataset, class_balanced_weights_from_hdf5,
-                          make_evaluation_set, make_training_set, preload_files)
+from helpers.data import (DistributedWeightedSampler, HDF5AudioDataset, make_evaluation_set, make_training_set,
+                          preload_files, shared_class_balanced_weights)
 
 NUM_CLASSES = 527
 BALANCED_TRAIN_FILE = "balanced_train_segments_mp3.hdf"
@@ -77,9 +77,10 @@ def get_ft_cls_balanced_sample_weights(balanced_train_hdf5: str, unbalanced_trai
                                        classes_num: int = NUM_CLASSES, sample_weight_offset: float = 100,
                                        sample_weight_sum: bool = True) -> np.ndarray:
     """Class-balanced weights (1000 / (class count + offset), summed or max over a clip's labels) for
-    every clip of the full training set, balanced first."""
-    return class_balanced_weights_from_hdf5([balanced_train_hdf5, unbalanced_train_hdf5], classes_num,
-                                            sample_weight_offset, sample_weight_sum)
+    every clip of the full training set, balanced first; computed once per run under DDP (see
+    `helpers.data.shared_class_balanced_weights`)."""
+    return shared_class_balanced_weights([balanced_train_hdf5, unbalanced_train_hdf5], classes_num,
+                                         sample_weight_offset, sample_weight_sum)
 
 
 def get_ft_weighted_sampler(samples_weights: np.ndarray, epoch_len: int = 100000, sampler_replace: bool = False,

@@ -11,9 +11,10 @@ from helpers.data.datasets import HDF5AudioDataset, collate_drop_failed, make_ev
 from helpers.data.hdf5 import (DenseTargets, HDF5DatasetWriter, HDF5FormatError, PackedBitsTargets, read_targets,
                                validate_hdf5, write_hdf5_dataset)
 from helpers.data.labels import Label, read_label_file, write_label_file
-from helpers.data.samplers import (DistributedShardSampler, DistributedWeightedSampler, class_balanced_sample_weights,
-                                   class_balanced_weights_from_hdf5, preload_files)
+from helpers.data.samplers import DistributedShardSampler, DistributedWeightedSampler, preload_files
 from helpers.data.seeding import ItemRandom, seed_worker, set_dataset_epoch
+from helpers.data.weights import (class_balanced_sample_weights, class_balanced_weights_from_hdf5,
+                                  shared_class_balanced_weights)
 
 worker_init_fn = seed_worker
 
@@ -26,6 +27,6 @@ __all__ = [
     "write_hdf5_dataset",
     "Label", "read_label_file", "write_label_file",
     "DistributedShardSampler", "DistributedWeightedSampler", "class_balanced_sample_weights",
-    "class_balanced_weights_from_hdf5", "preload_files",
+    "class_balanced_weights_from_hdf5", "preload_files", "shared_class_balanced_weights",
     "ItemRandom", "seed_worker", "set_dataset_epoch", "worker_init_fn",
 ]

@@ -1,4 +1,4 @@
-"""Class-balanced sample weights, distributed-aware samplers and sequential file preloading."""
+"""Distributed-aware samplers and sequential file preloading (the class-balanced weights are in `weights`)."""
 
 from __future__ import annotations
 
@@ -11,40 +11,7 @@ import numpy as np
 from torch.utils.data import Sampler
 from tqdm import tqdm
 
-from helpers.data.hdf5 import PackedBitsTargets, TargetCodec, read_targets
-
 logger = logging.getLogger(__name__)
-
-
-def class_balanced_sample_weights(targets: np.ndarray, sample_weight_offset: float = 100,
-                                  sample_weight_sum: bool = True) -> np.ndarray:
-    """Weight each clip by the rarity of its classes.
-
-    With per-class counts n_c over all clips, class weight w_c = 1000 / (n_c + sample_weight_offset);
-    a clip's weight is the sum (or, with `sample_weight_sum=False`, the max) of w_c over its labels.
-    The offset keeps very rare classes from dominating. Returns float64 of shape (N,).
-    """
-    targets = np.asarray(targets, dtype=np.float64)
-    if targets.ndim != 2:
-        raise ValueError(f"targets must be (clips, classes), got shape {targets.shape}")
-    per_class = (targets > 0.5).sum(axis=0) + sample_weight_offset
-    if np.any(per_class <= 0):
-        raise ValueError(f"sample_weight_offset={sample_weight_offset} leaves classes with no weight")
-    weighted = (targets > 0.5) * (1000.0 / per_class)
-    return weighted.sum(axis=1) if sample_weight_sum else weighted.max(axis=1)
-
-
-def class_balanced_weights_from_hdf5(hdf5_files: Sequence[str | os.PathLike], classes_num: int,
-                                     sample_weight_offset: float = 100, sample_weight_sum: bool = True,
-                                     target_codec: TargetCodec | None = None) -> np.ndarray:
-    """`class_balanced_sample_weights` over the clips of several files, concatenated in the given order
-    (which must match the order of the ConcatDataset they index)."""
-    codec = target_codec or PackedBitsTargets(classes_num)
-    targets = np.concatenate([read_targets(path, codec) for path in hdf5_files], axis=0)
-    weights = class_balanced_sample_weights(targets, sample_weight_offset, sample_weight_sum)
-    logger.info("class-balanced weights for %d clips (offset %s, %s)", len(weights), sample_weight_offset,
-                "sum" if sample_weight_sum else "max")
-    return weights
 
 
 def _resolve_replicas(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
