@@ -22,8 +22,11 @@ ENSEMBLES = {
     "ensemble_s16_14": [("passt_s_swa_p16_s14_128_ap471", 14, 14), ("passt_s_swa_p16_s16_128_ap473", 16, 16)],
 }
 
-# Upstream's short names for some release models.
+# Upstream's short names for some release models. Upstream's passt_s_ap4763 names an arch that was never
+# released ("passt_s_swa_p16_128_ap4763": upstream stops with "Unknown model"); here it loads the ap.4761
+# SWA release, the only other stride-10 SWA model.
 RELEASE_ALIASES = {"passt_s_ap476": "passt_s_swa_p16_128_ap476", "passt_s_ap472": "passt_s_p16_128_ap472",
+                   "passt_s_ap4763": "passt_s_swa_p16_128_ap4761",
                    "passt_s_20sec": "passt_s_f128_20sec_p16_s10_ap474",
                    "passt_s_30sec": "passt_s_f128_30sec_p16_s10_ap473"}
 
@@ -33,14 +36,18 @@ DEMO_CLASSES = 10
 DEMO_CLIP_SECONDS = 5
 
 
-def release_model_config(arch_name: str) -> dict:
-    """Config of a release model: its strides, input length, clip length and STFT hop."""
+def release_model_config(arch_name: str, clip_length_presets: bool = False) -> dict:
+    """Config of a release model: its strides, input length and STFT hop, and with `clip_length_presets`
+    the clip length of the 20 s / 30 s models (upstream's presets set it, but only FSD50K's training set
+    reads it: AudioSet, OpenMIC and ESC-50 keep their clips' length, so these models see 10 s there)."""
     arch = ARCHITECTURES[arch_name]
-    return {"models": {"net": {"arch": arch.name, "pretrained": True, "arch_list": [],
-                               "fstride": arch.stride[0], "tstride": arch.stride[1],
-                               "input_tdim": arch.input_size[1]},
-                       "mel": {"hopsize": arch.mel_hopsize}},
-            "basedataset": {"clip_length": arch.clip_length}}
+    config = {"models": {"net": {"arch": arch.name, "pretrained": True, "arch_list": [],
+                                 "fstride": arch.stride[0], "tstride": arch.stride[1],
+                                 "input_tdim": arch.input_size[1]},
+                         "mel": {"hopsize": arch.mel_hopsize}}}
+    if clip_length_presets and arch.clip_length != 10:
+        config["basedataset"] = {"clip_length": arch.clip_length}
+    return config
 
 
 def _add(ex, name: str, config: dict, doc: str) -> None:
@@ -48,8 +55,9 @@ def _add(ex, name: str, config: dict, doc: str) -> None:
     ex.named_configs[name].__doc__ = doc  # shown by print_named_configs
 
 
-def add_configs(ex, with_demo: bool = False) -> None:
-    """Register the named configs on `ex`; `with_demo` adds `demo` (AudioSet-format demo data)."""
+def add_configs(ex, with_demo: bool = False, clip_length_presets: bool = False) -> None:
+    """Register the named configs on `ex`; `with_demo` adds `demo` (AudioSet-format demo data);
+    `clip_length_presets`: the 20 s / 30 s presets set `basedataset.clip_length` (see `release_model_config`)."""
 
     @ex.named_config
     def nomixup():
@@ -72,12 +80,13 @@ def add_configs(ex, with_demo: bool = False) -> None:
         """Roll waveforms by up to +-10000 samples."""
         basedataset = dict(roll=True, roll_conf=dict(axis=1, shift_range=10000))  # noqa: F841
 
-    _add(ex, "passt", release_model_config("passt_s_swa_p16_128_ap476"), "PaSST-S with its AudioSet weights (mAP .476)")
+    _add(ex, "passt", release_model_config("passt_s_kd_p16_128_ap486"),
+         "PaSST-S as upstream's get_model builds it by default: distilled, AudioSet mAP .486")
     for name, arch in ARCHITECTURES.items():
         if name.startswith("passt_s_"):
-            _add(ex, name, release_model_config(name), arch.description)
+            _add(ex, name, release_model_config(name, clip_length_presets), arch.description)
     for alias, name in RELEASE_ALIASES.items():
-        _add(ex, alias, release_model_config(name), f"= {name}")
+        _add(ex, alias, release_model_config(name, clip_length_presets), f"= {name}")
     for name, members in ENSEMBLES.items():
         _add(ex, name, {"models": {"net": {"arch": name, "arch_list": [list(member) for member in members],
                                            "pretrained": True, "fstride": None, "tstride": None}}},
@@ -88,7 +97,7 @@ def add_configs(ex, with_demo: bool = False) -> None:
             "lr": 1e-3, "weight_decay": 1e-4, "use_mixup": True, "mixup_alpha": 0.3,
             "warm_up_len": 2, "ramp_down_start": 8, "ramp_down_len": 8, "last_lr_value": 0.05,
             "swa": True, "swa_epoch_start": 10, "swa_freq": 1, "speed_test_batch_size": 16,
-            "basedataset": {"base_dir": DEMO_DATA_DIR, "classes_num": DEMO_CLASSES, "clip_length": DEMO_CLIP_SECONDS,
+            "basedataset": {"base_dir": DEMO_DATA_DIR, "num_of_classes": DEMO_CLASSES, "clip_length": DEMO_CLIP_SECONDS,
                             "epoch_len": 240, "wavmix": 0, "roll_conf": {"shift_range": 50}},
             "datasets": {"training": {"batch_size": 16, "num_workers": 1}, "test": {"batch_size": 30, "num_workers": 1}},
             "models": {"net": {"arch": "passt_tiny", "pretrained": False, "n_classes": DEMO_CLASSES,

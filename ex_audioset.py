@@ -34,7 +34,8 @@ def dataset_config(base_dir):
     balanced_train_hdf5 = base_dir + "mp3/" + audioset.BALANCED_TRAIN_FILE
     unbalanced_train_hdf5 = base_dir + "mp3/" + audioset.UNBALANCED_TRAIN_FILE
     eval_hdf5 = base_dir + "mp3/" + audioset.EVAL_FILE
-    classes_num = audioset.NUM_CLASSES
+    name = "audioset"
+    num_of_classes = audioset.NUM_CLASSES
     sample_weight_offset, sample_weight_sum = 100, True
     epoch_len = 100000  # clips per epoch, drawn with class-balanced weights (full training set)
     sampler_replace = False
@@ -46,29 +47,30 @@ ex.config(experiment.common_config)
 # What differs for AudioSet from helpers.experiment.common_config:
 @ex.config
 def default_config():
-    wandb = dict(project="passt_audioset")
+    wandb = dict(project="passt_audioset2")
     datasets = dict(training=dict(dataset="full", batch_size=12, num_workers=16),  # full | balanced
                     test=dict(batch_size=20, num_workers=16))
     models = dict(net=dict(arch="passt_deit_bd_p16_384"))
 
 
 @basedataset.capture
-def training_set(balanced_train_hdf5, unbalanced_train_hdf5, classes_num, sample_rate, clip_length, in_mem,
-                 gain_augment, ir_augment, ir_path, roll, roll_conf, wavmix, _config, dataset="full", seed=0):
-    options = dict(classes_num=classes_num, sample_rate=sample_rate, clip_length=clip_length, in_mem=in_mem,
-                   gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path, roll=roll,
-                   roll_conf=roll_conf, wavmix=wavmix, seed=seed)
+def training_set(balanced_train_hdf5, unbalanced_train_hdf5, num_of_classes, sample_rate, clip_length, in_mem,
+                 gain_augment, ir_augment, ir_path, cut_irs_offset, roll, roll_conf, wavmix, _config, dataset="full",
+                 seed=0):
+    options = dict(classes_num=num_of_classes, sample_rate=sample_rate, clip_length=clip_length, in_mem=in_mem,
+                   gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path, cut_irs_offset=cut_irs_offset,
+                   roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed)
     if dataset == "balanced":
         return audioset.get_training_set(balanced_train_hdf5, **options), None
-    weights = audioset.get_ft_cls_balanced_sample_weights(balanced_train_hdf5, unbalanced_train_hdf5, classes_num,
+    weights = audioset.get_ft_cls_balanced_sample_weights(balanced_train_hdf5, unbalanced_train_hdf5, num_of_classes,
                                                           _config["sample_weight_offset"], _config["sample_weight_sum"])
     sampler = audioset.get_ft_weighted_sampler(weights, _config["epoch_len"], _config["sampler_replace"], seed=seed)
     return audioset.get_full_training_set(balanced_train_hdf5, unbalanced_train_hdf5, **options), sampler
 
 
 @basedataset.capture
-def test_set(eval_hdf5, classes_num, sample_rate, clip_length, in_mem):
-    return audioset.get_test_set(eval_hdf5, classes_num, sample_rate, clip_length, in_mem)
+def test_set(eval_hdf5, num_of_classes, sample_rate, clip_length, in_mem):
+    return audioset.get_test_set(eval_hdf5, num_of_classes, sample_rate, clip_length, in_mem)
 
 
 @basedataset.capture
@@ -95,7 +97,7 @@ def loaders(config, training=True):
 
 def checked(config, training=True, with_files=True):
     files = data_files(training=training, full=config["datasets"]["training"]["dataset"] == "full")
-    check_config(config, n_classes=config["basedataset"]["classes_num"], training=training,
+    check_config(config, n_classes=config["basedataset"]["num_of_classes"], training=training,
                  files=files if with_files else None)
 
 

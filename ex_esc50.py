@@ -25,7 +25,9 @@ basedataset.config(experiment.common_dataset_config)
 # (which sets base_dir and the augmentation defaults):
 @basedataset.config
 def dataset_config(base_dir):
+    name = "esc50"
     esc50_hdf5 = base_dir + "mp3/" + esc50.DATA_FILE
+    num_of_classes = esc50.NUM_CLASSES
     fold = 1  # the test fold (1..5); the other four are trained on
     clip_length = esc50.CLIP_SECONDS
     wavmix = 0  # waveform mixup of clip pairs (0: off)
@@ -39,18 +41,21 @@ ex.config(experiment.common_config)
 def default_config():
     lr = 1e-5
     swa_epoch_start, swa_freq = 2, 1
+    compile = False  # upstream fine-tunes eagerly
     wandb = dict(project="passt_esc50")
-    datasets = dict(training=dict(batch_size=12, num_workers=16), test=dict(batch_size=20, num_workers=16))
+    datasets = dict(training=dict(batch_size=12, num_workers=16, shuffle=None),  # None: file order, as upstream
+                    test=dict(batch_size=20, num_workers=16))
     models = dict(mel=dict(timem=80), net=dict(n_classes=esc50.NUM_CLASSES, s_patchout_t=10, s_patchout_f=3))
-    trainer = dict(max_epochs=10)
+    trainer = dict(max_epochs=10, precision="32-true")  # upstream fine-tunes in 32 bit
 
 
 @basedataset.capture
-def training_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem, gain_augment, ir_augment, ir_path, roll,
-                 roll_conf, wavmix, seed=0):
+def training_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem, gain_augment, ir_augment, ir_path,
+                 cut_irs_offset, roll, roll_conf, wavmix, seed=0):
     return esc50.get_training_set(esc50_hdf5, fold, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
                                   clip_length=clip_length, sample_rate=sample_rate, in_mem=in_mem,
-                                  gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path, seed=seed)
+                                  gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
+                                  cut_irs_offset=cut_irs_offset, seed=seed)
 
 
 @basedataset.capture

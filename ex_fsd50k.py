@@ -1,8 +1,10 @@
-"""PaSST fine-tuned on FSD50K (200 classes): train (default; validation split every epoch, then the best
-checkpoint on the evaluation split as `eval_ap`, ...), evaluate_only, model_speed_test, test_loaders.
+"""PaSST fine-tuned on FSD50K (200 classes): train (default; as upstream, the validation and the evaluation
+split every epoch: `valid_ap`, `eval_ap`, their SWA twins, ...; the best checkpoint by `valid_ap`),
+evaluate_only (the validation split, or `evaluate_split=eval`), model_speed_test, test_loaders.
 
     python ex_fsd50k.py with trainer.precision=16-mixed -c "FSD50K PaSST"
-    python ex_fsd50k.py evaluate_only with variable_eval models.net.checkpoint=runs/fsd50k/1/checkpoints/last.ckpt
+    python ex_fsd50k.py with eval_every_epoch=False   # validation split only; the best checkpoint then on eval
+    python ex_fsd50k.py evaluate_only with variable_eval evaluate_split=eval models.net.checkpoint=runs/fsd50k/1/checkpoints/last.ckpt
 """
 
 from sacred import Experiment, Ingredient
@@ -15,8 +17,9 @@ from helpers.tasks import MultiLabel
 
 basedataset = Ingredient("basedataset")
 ex = Experiment("fsd50k", ingredients=[basedataset])
-add_configs(ex)
+add_configs(ex, clip_length_presets=True)  # upstream's FSD50K training set reads the 20 s presets' clip_length
 TASK = MultiLabel()
+EVALUATE_SPLITS = ("valid", "eval")
 
 
 basedataset.config(experiment.common_dataset_config)
@@ -26,9 +29,13 @@ basedataset.config(experiment.common_dataset_config)
 # (which sets base_dir and the augmentation defaults):
 @basedataset.config
 def dataset_config(base_dir):
+    name = "fsd50k"
     balanced_train_hdf5 = base_dir + "mp3/" + fsd50k.TRAIN_FILE
     valid_hdf5 = base_dir + "mp3/" + fsd50k.VALID_FILE
     eval_hdf5 = base_dir + "mp3/" + fsd50k.EVAL_FILE
+    num_of_classes = fsd50k.NUM_CLASSES
+    random_crop = False  # False: train on each clip's first clip_length seconds (upstream) | True: a seeded random crop
+    eval_clip_length = 10  # seconds of each validation/evaluation clip, whatever clip_length (upstream)
     variable_eval = False  # evaluate whole clips of any length (use batch size 1)
 
 
@@ -41,11 +48,15 @@ def default_config():
     lr = 1e-5
     ramp_down_start, ramp_down_len = 10, 10
     swa_epoch_start, swa_freq = 10, 3
+    eval_every_epoch = True  # validate on the eval split every epoch too (upstream) | False: once, the best checkpoint
+    evaluate_split = "valid"  # what evaluate_only scores: valid (upstream) | eval
+    save_best = None  # N: keep the N best checkpoints by valid_ap (upstream's save_best; default: the best one)
+    compile = False  # upstream fine-tunes eagerly
     wandb = dict(project="passt_fsd50k")
-    datasets = dict(training=dict(batch_size=12, num_workers=16), valid=dict(batch_size=10, num_workers=16),
+    datasets = dict(training=dict(batch_size=12, num_workers=16, shuffle=True), valid=dict(batch_size=10, num_workers=16),
                     eval=dict(batch_size=10, num_workers=16))
     models = dict(mel=dict(freqm=0, timem=0), net=dict(n_classes=fsd50k.NUM_CLASSES, s_patchout_t=10))
-    trainer = dict(max_epochs=50)
+    trainer = dict(max_epochs=50, precision="32-true")  # upstream fine-tunes in 32 bit
 
 
 @ex.named_config
@@ -56,17 +67,18 @@ def variable_eval():
 
 
 @basedataset.capture
-def training_set(balanced_train_hdf5, sample_rate, clip_length, in_mem, gain_augment, ir_augment, ir_path, roll,
-                 roll_conf, wavmix, seed=0):
+def training_set(balanced_train_hdf5, sample_rate, clip_length, random_crop, in_mem, gain_augment, ir_augment,
+                 ir_path, cut_irs_offset, roll, roll_conf, wavmix, seed=0):
     return fsd50k.get_training_set(balanced_train_hdf5, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
-                                   clip_length=clip_length, sample_rate=sample_rate, in_mem=in_mem,
-                                   gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path, seed=seed)
+                                   clip_length=clip_length, random_crop=random_crop, sample_rate=sample_rate,
+                                   in_mem=in_mem, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
+                                   cut_irs_offset=cut_irs_offset, seed=seed)
 
 
 @basedataset.capture
-def evaluation_sets(valid_hdf5, eval_hdf5, variable_eval, sample_rate, clip_length, in_mem):
-    return (fsd50k.get_valid_set(valid_hdf5, variable_eval, sample_rate, clip_length, in_mem),
-            fsd50k.get_eval_set(eval_hdf5, variable_eval, sample_rate, clip_length, in_mem))
+def evaluation_sets(valid_hdf5, eval_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem):
+    return (fsd50k.get_valid_set(valid_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem),
+            fsd50k.get_eval_set(eval_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem))
 
 
 @basedataset.capture
@@ -78,27 +90,33 @@ def data_files(balanced_train_hdf5, valid_hdf5, eval_hdf5, training=True):
 
 
 def loaders(config, training=True):
-    """(training, validation, evaluation) loaders; no training loader when not `training`."""
+    """(training loader, {"valid_": ..., "eval_": ...}) as upstream; with eval_every_epoch=False
+    (training loader, {"valid_": ...}, {"eval_": ...}: the best checkpoint on eval after training); without
+    `training`, (None, the `evaluate_split` loader)."""
     cfg = config["datasets"]
     valid_set, eval_set = evaluation_sets()
-    valid_loader = experiment.evaluation_loader(valid_set, cfg["valid"]["batch_size"], cfg["valid"]["num_workers"])
-    eval_loader = experiment.evaluation_loader(eval_set, cfg["eval"]["batch_size"], cfg["eval"]["num_workers"])
+    sets = {"valid_": experiment.evaluation_loader(valid_set, cfg["valid"]["batch_size"], cfg["valid"]["num_workers"]),
+            "eval_": experiment.evaluation_loader(eval_set, cfg["eval"]["batch_size"], cfg["eval"]["num_workers"])}
     if not training:
-        return None, valid_loader, eval_loader
+        return None, {config["evaluate_split"] + "_": sets[config["evaluate_split"] + "_"]}
     train_loader = experiment.training_loader(training_set(seed=config["seed"]), cfg["training"]["batch_size"],
-                                              cfg["training"]["num_workers"], config["seed"])
-    return train_loader, valid_loader, eval_loader
+                                              cfg["training"]["num_workers"], config["seed"],
+                                              shuffle=bool(cfg["training"]["shuffle"]))
+    if config["eval_every_epoch"]:
+        return train_loader, sets
+    return train_loader, {"valid_": sets["valid_"]}, {"eval_": sets["eval_"]}
 
 
 def checked(config, training=True, with_files=True):
     check_config(config, n_classes=fsd50k.NUM_CLASSES, training=training,
+                 choices={"evaluate_split": EVALUATE_SPLITS, "eval_every_epoch": (True, False)},
                  files=data_files(training=training) if with_files else None)
 
 
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "validation", "evaluation"),
-                                 train_doc="Train, validate on the validation split every epoch, then evaluate the "
-                                           "best checkpoint on the eval split.",
-                                 evaluated_on="the eval split")
+                                 train_doc="Train, validating on the validation and the eval split every epoch (or, "
+                                           "with eval_every_epoch=False, the best checkpoint on eval at the end).",
+                                 evaluated_on="the validation split (evaluate_split=eval: the eval split)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """FSD50K specifics: 200 classes; training (dev minus validation), validation and evaluation files.
 
-Clips have variable length (0.3-30 s). Training cuts `clip_length` seconds at a random offset from
-longer clips; validation/evaluation cut from the start, or keep every clip whole with
-`variable_eval=True` (then use batch size 1).
+Clips have variable length (0.3-30 s). Training cuts the first `clip_length` seconds (as upstream) or,
+with `random_crop`, `clip_length` seconds at a random offset; validation/evaluation cut from the start,
+or keep every clip whole with `variable_eval=True` (then use batch size 1).
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ def hdf5_paths(base_dir: str = "audioset_hdf5s/") -> dict[str, str]:
 
 
 def get_training_set(balanced_train_hdf5: str, roll: bool = True, roll_conf: dict | None = None,
-                     wavmix: bool | dict = False, clip_length: float = 10, **options) -> Dataset:
-    """Training set (random `clip_length` crops), augmented. options: sample_rate, gain_augment,
-    ir_augment, ir_path, in_mem, seed."""
+                     wavmix: bool | dict = False, clip_length: float = 10, random_crop: bool = False,
+                     **options) -> Dataset:
+    """Training set of each clip's first `clip_length` seconds (as upstream), or with `random_crop` a crop at
+    a random offset drawn from (seed, epoch, clip), augmented. options: sample_rate, gain_augment,
+    ir_augment, ir_path, cut_irs_offset, in_mem, seed."""
     return make_training_set([balanced_train_hdf5], NUM_CLASSES, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
-                             clip_length=clip_length, random_crop=True, **options)
+                             clip_length=clip_length, random_crop=random_crop, **options)
 
 
 def _evaluation_set(hdf5_file: str, variable_eval: bool, sample_rate: int, clip_length: float,

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pytorch_lightning as pl
 
 from models.passt import patch_grid, patchout_problem
 from models.registry import ARCHITECTURES, get_arch
+from helpers.lightning1_keys import LIGHTNING1_KEYS, lightning1_problems, lightning2_options
 from helpers.lightning_module import NONFINITE_LOSS_ACTIONS
 from helpers.networks import load_training_checkpoint
 from models.weights import CheckpointError
 from helpers.schedules import SCHEDULE_MODES
+from helpers.swa import SWA_SNAPSHOTS
 
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 PRECISION_ALIASES = {16: "16-mixed", "16": "16-mixed", 32: "32-true", "32": "32-true", 64: "64-true",
@@ -91,15 +93,34 @@ def _check_network(net: Mapping, problems: list[str], n_classes: int | None) -> 
         if problem:
             problems.append(f"models.net.s_patchout_f/s_patchout_t/u_patchout: ({s_f}, {s_t}, {u}) remove the whole "
                             f"{grid_f}x{grid_t} patch grid of {arch}; {problem}")
+    if net.get("embed", "default") != "default":
+        problems.append(f"models.net.embed: {net.get('embed')!r} is not available (upstream's 'overlap' and "
+                        "'am_keepconv' name classes it never shipped); allowed: default")
+    cut_depth = net.get("cut_depth", 0) or 0
+    if not isinstance(cut_depth, int) or isinstance(cut_depth, bool):
+        problems.append(f"models.net.cut_depth: must be an integer, got {cut_depth!r}")
+    else:
+        for arch, _, _ in members:
+            try:
+                depth = get_arch(arch).depth
+            except ValueError:
+                continue  # reported above
+            if cut_depth > 0 and cut_depth > depth - 2:
+                problems.append(f"models.net.cut_depth: {arch} has {depth} blocks, so cut_depth must lie in "
+                                f"1..{depth - 2} (or <= 0), got {cut_depth}")
     if n_classes is not None and net.get("n_classes") != n_classes:
         problems.append(f"models.net.n_classes: the dataset has {n_classes} classes, got {net.get('n_classes')!r}")
 
 
 def _check_trainer(trainer: Mapping, problems: list[str]) -> None:
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self"} - TRAINER_OWN_KEYS
-    for key in sorted(set(trainer) - accepted):
+    for key in sorted(set(trainer) - accepted - set(LIGHTNING1_KEYS)):
         problems.append(f"trainer.{key}: not a Lightning Trainer argument (or set by the experiment); allowed: "
                         + ", ".join(sorted(accepted)))
+    legacy = lightning1_problems(trainer)
+    problems += legacy
+    if not legacy:
+        trainer = lightning2_options(trainer)
     precision = normalize_precision(trainer.get("precision", "32-true"))
     if precision not in PRECISIONS:
         problems.append(f"trainer.precision: {trainer.get('precision')!r} is not a precision; allowed: "
@@ -128,14 +149,18 @@ def _uses_cuda(trainer: Mapping) -> bool:
 
 
 def check_config(config: Mapping, *, n_classes: int | None = None, files: Mapping[str, str] | None = None,
-                 training: bool = True) -> None:
+                 training: bool = True, choices: Mapping[str, Sequence] | None = None) -> None:
     """Raise `ConfigError` listing every problem of `config` (an experiment's `_config`).
 
     n_classes: the dataset's number of classes (checked against `models.net.n_classes`). files: config
     key -> path of each data file the command reads (they must exist). training: check the training
-    settings (learning rate, schedule, mixup, SWA) too.
+    settings (learning rate, schedule, mixup, SWA) too. choices: an experiment's own top-level key -> its
+    allowed values.
     """
     problems: list[str] = []
+    for key, allowed in (choices or {}).items():
+        if config.get(key) not in allowed:
+            problems.append(f"{key}: {config.get(key)!r}; allowed: {', '.join(map(str, allowed))}")
     if training:
         if not (isinstance(config.get("lr"), (int, float)) and config["lr"] > 0):
             problems.append(f"lr: must be a number > 0, got {config.get('lr')!r}")
@@ -162,6 +187,18 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
             problems.append(f"compile: {config.get('compile')!r}; allowed: auto, True, False")
         if config.get("resume"):
             _check_resume(config["resume"], problems)
+        if config.get("swa") and config.get("swa_snapshot", "epoch_start") not in SWA_SNAPSHOTS:
+            problems.append(f"swa_snapshot: {config.get('swa_snapshot')!r}; allowed: {', '.join(SWA_SNAPSHOTS)}")
+        save_last_n = config.get("save_last_n")
+        if save_last_n is not None and not _is_positive_int(save_last_n):
+            problems.append(f"save_last_n: must be None or an integer >= 1, got {save_last_n!r}")
+    if config.get("dyn_norm"):
+        problems.append("dyn_norm: True is not supported (upstream never implemented dynamic normalisation and "
+                        "stops with 'no dynamic norm supported yet'); allowed: False")
+    dataset = config.get("basedataset", {})
+    if dataset.get("normalize"):
+        problems.append("basedataset.normalize: True is not supported (upstream's dataset normalisation calls "
+                        "functions that do not exist); allowed: False")
     net, mel = config["models"]["net"], config["models"]["mel"]
     _check_network(net, problems, n_classes)
     if net.get("input_fdim") not in (None, mel.get("n_mels")):

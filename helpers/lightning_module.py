@@ -52,11 +52,13 @@ class PaSSTModule(pl.LightningModule):
         self.mixup_alpha = mixup_alpha
         self.nonfinite_loss = nonfinite_loss
         self.swa = AveragedWeights(net) if with_swa else None
+        self.validate_swa = True  # set by helpers.swa.SWACallback during fit (upstream: on update epochs only)
         if compile_net:
             log.info("compiling the network with torch.compile")
             self.net.compile()
-        self.metric_prefix = ""  # e.g. "eval_" when a second set is validated after training
-        self._outputs: dict[str, list] = {}
+        # metric-name prefix of each validation loader, in order (FSD50K: "valid_", "eval_")
+        self.validation_sets: tuple[str, ...] = ("",)
+        self._outputs: dict[tuple[int, str], dict[str, list]] = {}
         self.skipped_batches = 0
 
     def spectrograms(self, waveforms: torch.Tensor) -> torch.Tensor:
@@ -112,7 +114,8 @@ class PaSSTModule(pl.LightningModule):
     # --- validation -------------------------------------------------------------------------------
     def _validated_networks(self):
         networks = [("", self.net)]
-        if self.swa is not None and self.swa.active:
+        fitting = self._trainer is not None and self.trainer.state.fn == "fit"
+        if self.swa is not None and self.swa.active and (self.validate_swa or not fitting):
             networks.append(("swa_", self.swa.net))
         return networks
 
@@ -127,27 +130,35 @@ class PaSSTModule(pl.LightningModule):
         labels, mask = self.task.split(targets)
         for prefix, net in self._validated_networks():
             logits, _ = net(spectrograms)
-            outputs = self._outputs.setdefault(prefix, {"scores": [], "labels": [], "mask": [], "loss": []})
+            outputs = self._outputs.setdefault((dataloader_idx, prefix), self._no_outputs())
             outputs["scores"].append(self.task.scores(logits).detach())
             outputs["labels"].append(labels.detach().float())
             outputs["mask"].append((torch.ones_like(labels) if mask is None else mask).detach().float())
             outputs["loss"].append(self.task.per_clip_loss(logits, labels, mask).detach().float())
 
+    @staticmethod
+    def _no_outputs() -> dict[str, list]:
+        return {"scores": [], "labels": [], "mask": [], "loss": []}
+
     def on_validation_epoch_end(self):
+        """Metrics of each validation set (`validation_sets` prefixes) and each validated network, named
+        `<set prefix><network prefix><metric>` (e.g. `eval_swa_ap`), on predictions gathered from all ranks."""
         width = self.net.num_classes if hasattr(self.net, "num_classes") else None
-        for prefix, _ in self._validated_networks():
-            outputs = self._outputs.get(prefix)
-            gathered = {key: self.gather_rows(torch.cat(values) if values else self._empty(key, width))
-                        for key, values in (outputs or {"scores": [], "labels": [], "mask": [], "loss": []}).items()}
-            has_mask = not bool((gathered["mask"] == 1).all())
-            results = {"val.loss": gathered["loss"].mean().item() if len(gathered["loss"]) else float("nan"),
-                       **self.task.metrics(gathered["scores"], gathered["labels"],
-                                           gathered["mask"] if has_mask else None)}
-            name = self.metric_prefix + prefix
-            self.log_dict({name + key: float(value) for key, value in results.items()}, sync_dist=True,
-                          prog_bar=not prefix)
-            if not prefix:
-                self.log(self.metric_prefix + "val.clips", float(len(gathered["loss"])), sync_dist=True)
+        for loader_index, set_prefix in enumerate(self.validation_sets):
+            for prefix, _ in self._validated_networks():
+                outputs = self._outputs.get((loader_index, prefix)) or self._no_outputs()
+                gathered = {key: self.gather_rows(torch.cat(values) if values else self._empty(key, width))
+                            for key, values in outputs.items()}
+                has_mask = not bool((gathered["mask"] == 1).all())
+                results = {"val.loss": gathered["loss"].mean().item() if len(gathered["loss"]) else float("nan"),
+                           **self.task.metrics(gathered["scores"], gathered["labels"],
+                                               gathered["mask"] if has_mask else None)}
+                name = set_prefix + prefix
+                self.log_dict({name + key: float(value) for key, value in results.items()}, sync_dist=True,
+                              prog_bar=not prefix and loader_index == 0, add_dataloader_idx=False)
+                if not prefix:
+                    self.log(set_prefix + "val.clips", float(len(gathered["loss"])), sync_dist=True,
+                             add_dataloader_idx=False)
         self._outputs = {}
 
     def _empty(self, key: str, width: int | None) -> torch.Tensor:

@@ -51,19 +51,39 @@ def training_checkpoint_state_dict(path: str, weights: str = "net") -> dict[str,
     return state_dict
 
 
+def lighten_model(net: nn.Module, cut_depth: int) -> nn.Module:
+    """Upstream's `lighten_model` (`models.net.cut_depth`): N > 0 keeps the first block and drops the next N;
+    N < 0 keeps the first and the last block and every -N-th block between them; 0 keeps all."""
+    if not cut_depth:
+        return net
+    blocks = list(net.blocks.children())
+    if cut_depth > 0:
+        if len(blocks) < cut_depth + 2:
+            raise ValueError(f"cut_depth={cut_depth}: a network with {len(blocks)} blocks allows 1..{len(blocks) - 2}")
+        kept = [blocks[0]] + blocks[cut_depth + 1:]
+    else:
+        kept = [blocks[0]] + blocks[1:-1:-cut_depth] + [blocks[-1]]
+    log.info("cut_depth=%d: %d of %d transformer blocks kept", cut_depth, len(kept), len(blocks))
+    net.blocks = nn.Sequential(*kept)
+    return net
+
+
 def build_single(arch: str, checkpoint: str | None = None, checkpoint_weights: str = "net",
-                 pretrained: bool = True, **options) -> nn.Module:
+                 pretrained: bool = True, cut_depth: int = 0, embed: str = "default", **options) -> nn.Module:
     """`models.passt.get_model(arch, pretrained, **options)`; `checkpoint` loads a local file instead of the
     release weights: a release-format state_dict, or a training checkpoint (.ckpt, with `checkpoint_weights`
-    choosing the network or its SWA average, which must fit exactly)."""
+    choosing the network or its SWA average, which must fit exactly). `cut_depth` removes blocks after
+    the weights are loaded (a training checkpoint of a cut network is read into a cut network)."""
+    if embed != "default":
+        raise ValueError(f"models.net.embed={embed!r}; allowed: default")
     if checkpoint and is_training_checkpoint(checkpoint):
-        net = get_model(arch=arch, pretrained=False, **options)
+        net = lighten_model(get_model(arch=arch, pretrained=False, **options), cut_depth)
         state_dict = training_checkpoint_state_dict(checkpoint, checkpoint_weights)
         check_state_dict(state_dict, net, checkpoint)
         net.load_state_dict(state_dict, strict=True)
         log.info("loaded %s weights (%s) from %s", arch, checkpoint_weights, checkpoint)
         return net
-    return get_model(arch=arch, pretrained=pretrained, checkpoint=checkpoint, **options)
+    return lighten_model(get_model(arch=arch, pretrained=pretrained, checkpoint=checkpoint, **options), cut_depth)
 
 
 def build_network(arch: str, arch_list: Sequence | None = None, checkpoint: str | None = None,

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from torch.utils.data import Dataset
 
-from helpers.data import DenseTargets, HDF5AudioDataset, make_evaluation_set, make_training_set
+from helpers.data import DenseTargets, HDF5AudioDataset, make_evaluation_set, make_training_set, mix_targets_linear
 
 NUM_INSTRUMENTS = 20
 TARGET_WIDTH = 2 * NUM_INSTRUMENTS
@@ -57,13 +57,15 @@ class OpenMICDataset(HDF5AudioDataset):
 
 
 def get_training_set(openmic_train_hdf5: str, roll: bool = True, roll_conf: dict | None = None,
-                     wavmix: bool | dict = False, **options) -> Dataset:
-    """Training set with augmentation, roll and mask-aware waveform mixup.
+                     wavmix: bool | dict = False, known_label_mixup: bool = False, **options) -> Dataset:
+    """Training set with augmentation, roll and waveform mixup: of the 40-wide targets, labels and mask alike,
+    as upstream, or with `known_label_mixup` mask-aware (`mix_openmic_targets`).
 
-    options: sample_rate, clip_length, gain_augment, ir_augment, ir_path, in_mem, seed.
+    options: sample_rate, clip_length, gain_augment, ir_augment, ir_path, cut_irs_offset, in_mem, seed.
     """
     return make_training_set([openmic_train_hdf5], TARGET_WIDTH, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
-                             target_decoder=TARGET_CODEC, mix_targets=mix_openmic_targets,
+                             target_decoder=TARGET_CODEC,
+                             mix_targets=mix_openmic_targets if known_label_mixup else mix_targets_linear,
                              dataset_class=OpenMICDataset, **options)
 
 

@@ -28,7 +28,7 @@ def demo_dir(tmp_path_factory):
 
 def demo_updates(demo_dir):
     """Config updates of the demo config for the small test dataset."""
-    return {"basedataset.base_dir": demo_dir + "/", "basedataset.classes_num": CLASSES,
+    return {"basedataset.base_dir": demo_dir + "/", "basedataset.num_of_classes": CLASSES,
             "basedataset.clip_length": SECONDS, "basedataset.epoch_len": 104, "seed": 1, "models.net.n_classes": CLASSES,
             "models.net.input_tdim": 100 * SECONDS - 2, "datasets.training.num_workers": 0,
             "datasets.test.num_workers": 0, "trainer.enable_progress_bar": False, "spectrogram_batches": 1}

@@ -29,7 +29,7 @@ def data_dir(tmp_path_factory):
 
 def config(data_dir, **extra):
     """Config updates of the demo config: a tiny PaSST, 6 batches per epoch, one data worker, SWA from epoch 2."""
-    return {"basedataset.base_dir": data_dir + "/", "basedataset.classes_num": CLASSES,
+    return {"basedataset.base_dir": data_dir + "/", "basedataset.num_of_classes": CLASSES,
             "basedataset.clip_length": SECONDS, "basedataset.epoch_len": 48, "basedataset.wavmix": 1, "seed": 5,
             "models.net.n_classes": CLASSES, "models.net.input_tdim": 100 * SECONDS - 2,
             "datasets.training.batch_size": 8, "datasets.training.num_workers": 1, "datasets.test.num_workers": 0,

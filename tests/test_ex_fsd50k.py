@@ -1,6 +1,8 @@
-"""ex_fsd50k.py in-process on CPU: train on a few clips, validate on the validation file, then evaluate the best
-checkpoint on the evaluation file."""
+"""ex_fsd50k.py in-process on CPU: train on a few clips validating on the validation and the evaluation file
+every epoch (upstream), or on the validation file with the best checkpoint on the evaluation file at the end;
+evaluate_only scores the validation split (upstream) or the eval split."""
 import contextlib
+import json
 import math
 
 import numpy as np
@@ -34,18 +36,45 @@ def fsd50k_dir(tmp_path_factory):
 
 
 def tiny_updates(base_dir):
-    return tiny_training_updates(base_dir, SECONDS, {"datasets.valid.num_workers": 0,
+    return tiny_training_updates(base_dir, SECONDS, {"datasets.valid.num_workers": 0, "basedataset.eval_clip_length": SECONDS,
                                                      "datasets.eval.num_workers": 0})
 
 
-def test_training_then_best_checkpoint_on_the_eval_split(fsd50k_dir, tmp_path):
+def run(fsd50k_dir, tmp_path, command="train", **updates):
     import ex_fsd50k
     with contextlib.chdir(tmp_path):
-        result = ex_fsd50k.ex.run(config_updates=tiny_updates(fsd50k_dir),
-                                  options={"--loglevel": "ERROR", "--file_storage": "runs"}).result
-    assert result["epochs"] == 2 and result["val.clips"] == 5 and result["eval_val.clips"] == 6
-    for name in ("ap", "swa_ap", "eval_ap", "eval_swa_ap", "eval_roc"):
+        run = ex_fsd50k.ex.run(None if command == "train" else command,
+                               config_updates={**tiny_updates(fsd50k_dir), **updates},
+                               options={"--loglevel": "ERROR", "--file_storage": "runs"})
+        with open(f"runs/{run._id}/metrics.json") as file:
+            return run.result, json.load(file)
+
+
+def test_training_validates_the_valid_and_the_eval_split_every_epoch_as_upstream(fsd50k_dir, tmp_path):
+    result, metrics = run(fsd50k_dir, tmp_path)
+    assert result["epochs"] == 2 and result["valid_val.clips"] == 5 and result["eval_val.clips"] == 6
+    for name in ("valid_ap", "valid_roc", "valid_val.loss", "eval_ap", "eval_roc", "eval_val.loss"):
+        assert metrics[name]["steps"] == [0, 1], name  # every epoch
+        assert all(math.isfinite(value) and value >= 0 for value in metrics[name]["values"]), name
+    for name in ("valid_swa_ap", "eval_swa_ap"):  # SWA from epoch 1: its update epochs 0 and 1
+        assert metrics[name]["steps"] == [0, 1], name
+    assert "best_valid_ap" in result and "best-epoch" in result["best_checkpoint"]
+
+
+def test_eval_every_epoch_false_scores_the_best_checkpoint_on_eval_once(fsd50k_dir, tmp_path):
+    result, metrics = run(fsd50k_dir, tmp_path, eval_every_epoch=False)
+    assert metrics["valid_ap"]["steps"] == [0, 1] and result["eval_val.clips"] == 6
+    assert len(metrics["eval_ap"]["values"]) == 1
+    for name in ("valid_ap", "valid_swa_ap", "eval_ap", "eval_swa_ap", "eval_roc"):
         assert math.isfinite(result[name]) and 0 <= result[name] <= 1, name
+
+
+@pytest.mark.parametrize("split, clips", [("valid", 5), ("eval", 6)])
+def test_evaluate_only_scores_the_valid_split_unless_told_eval(fsd50k_dir, tmp_path, split, clips):
+    updates = {} if split == "valid" else {"evaluate_split": "eval"}
+    result, _ = run(fsd50k_dir, tmp_path, "evaluate_only", **updates)
+    assert result[f"{split}_val.clips"] == clips and result[f"{split}_excluded_clips"] == 0
+    assert 0 <= result[f"{split}_ap"] <= 1
 
 
 def test_every_named_config_resolves():

@@ -32,29 +32,35 @@ def convolve_keep_length(waveform: np.ndarray, impulse_response: np.ndarray) -> 
     return np.fft.irfft(spectrum, size)[:n].astype(np.float32)
 
 
-def find_impulse_responses(ir_path: str | os.PathLike) -> list[pathlib.Path]:
-    """All `*.wav` files below `ir_path`, sorted; errors name the folder when there are none."""
+def find_impulse_responses(ir_path: str | os.PathLike, cut_irs_offset: int | None = None) -> list[pathlib.Path]:
+    """All `*.wav` files below `ir_path`, sorted (with `cut_irs_offset` N: only the N-th to N+9-th, as
+    upstream); errors name the folder when there are none."""
     folder = pathlib.Path(os.path.expanduser(os.fspath(ir_path)))
     if not folder.is_dir():
         raise FileNotFoundError(f"impulse-response folder {str(folder)!r} does not exist")
     paths = sorted(folder.rglob("*.wav"))
     if not paths:
         raise FileNotFoundError(f"impulse-response folder {str(folder)!r} contains no .wav files")
+    if cut_irs_offset is not None:
+        if not 0 <= int(cut_irs_offset) < len(paths):
+            raise ValueError(f"cut_irs_offset={cut_irs_offset}: {str(folder)!r} holds {len(paths)} impulse responses")
+        paths = paths[int(cut_irs_offset):int(cut_irs_offset) + 10]
     return paths
 
 
 class WaveformAugment:
     """Per-clip augmentation: with probability `ir_augment` convolve with a random impulse response
-    from `ir_path`, then apply a random gain of +-`gain_augment` dB (0 disables either)."""
+    from `ir_path` (`cut_irs_offset`: see `find_impulse_responses`), then apply a random gain of
+    +-`gain_augment` dB (0 disables either)."""
 
     def __init__(self, gain_augment: int = 7, ir_augment: float = 0.0, ir_path: str | None = None,
-                 sample_rate: int = 32000):
+                 sample_rate: int = 32000, cut_irs_offset: int | None = None):
         if gain_augment < 0 or not 0.0 <= ir_augment <= 1.0:
             raise ValueError(f"need gain_augment >= 0 and 0 <= ir_augment <= 1, got {gain_augment}, {ir_augment}")
         self.gain_augment = int(gain_augment)
         self.ir_augment = float(ir_augment)
         self.sample_rate = sample_rate
-        self.ir_paths = find_impulse_responses(ir_path) if ir_augment > 0 else []
+        self.ir_paths = find_impulse_responses(ir_path, cut_irs_offset) if ir_augment > 0 else []
         if ir_augment > 0:
             logger.info("impulse-response augmentation (p=%s) with %d IRs from %s", ir_augment,
                         len(self.ir_paths), ir_path)

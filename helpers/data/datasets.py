@@ -26,7 +26,7 @@ class HDF5AudioDataset(Dataset):
     - Audio is decoded at `sample_rate` (resampled when needed) and cut/zero-padded to
       `clip_length` seconds; `clip_length=None` keeps each clip's own length. With `random_crop`,
       training clips longer than `clip_length` are cut at a random offset instead of the start.
-    - `augment` applies `WaveformAugment(gain_augment, ir_augment, ir_path)` per clip.
+    - `augment` applies `WaveformAugment(gain_augment, ir_augment, ir_path, cut_irs_offset=...)` per clip.
     - `in_mem` reads the whole file into memory once.
     - A clip that fails to decode is logged once per process and remembered. In training it is replaced
       by a deterministically chosen other clip; with `training=False` the item is None (drop it with
@@ -40,7 +40,7 @@ class HDF5AudioDataset(Dataset):
                  clip_length: float | None = 10, augment: bool = False, gain_augment: int = 7,
                  ir_augment: float = 0.0, ir_path: str | None = None, in_mem: bool = False,
                  training: bool = True, target_decoder: TargetCodec | None = None, random_crop: bool = False,
-                 seed: int = 0, max_replacement_attempts: int = 20, indices=None):
+                 seed: int = 0, max_replacement_attempts: int = 20, indices=None, cut_irs_offset: int | None = None):
         self.hdf5_file = os.fspath(hdf5_file)
         self.sample_rate = int(sample_rate)
         self.classes_num = int(classes_num)
@@ -56,7 +56,7 @@ class HDF5AudioDataset(Dataset):
         self.clip_samples = None if clip_length is None else int(round(clip_length * self.sample_rate))
         self.training = training
         self.random_crop = random_crop
-        self.augmenter = (WaveformAugment(gain_augment, ir_augment, ir_path, self.sample_rate)
+        self.augmenter = (WaveformAugment(gain_augment, ir_augment, ir_path, self.sample_rate, cut_irs_offset)
                           if augment else None)
         self.seed = int(seed)
         self.random = ItemRandom(seed)
@@ -169,7 +169,8 @@ def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, 
                       ir_path: str | None = None, in_mem: bool = False, random_crop: bool = False,
                       roll: bool = True, roll_conf: dict | None = None, wavmix: bool | dict = False, seed: int = 0,
                       target_decoder: TargetCodec | None = None, mix_targets=None,
-                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None) -> Dataset:
+                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None,
+                      cut_irs_offset: int | None = None) -> Dataset:
     """A training set over one or more files (concatenated in order), with per-clip augmentation
     (gain/IR), then roll and waveform mixup (see `build_training_pipeline`). `indices` selects rows
     and needs a single file."""
@@ -179,7 +180,7 @@ def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, 
     parts = [dataset_class(path, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
                            augment=augment, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
                            in_mem=in_mem, training=True, target_decoder=target_decoder, random_crop=random_crop,
-                           seed=seed + 1000 * number, indices=indices)
+                           seed=seed + 1000 * number, indices=indices, cut_irs_offset=cut_irs_offset)
              for number, path in enumerate(hdf5_files)]
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     return build_training_pipeline(dataset, roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed,

@@ -34,7 +34,13 @@ def fsd50k_files(tmp_path_factory):
 
 def test_targets_and_lengths(fsd50k_files):
     out = fsd50k_files
-    training = get_training_set(str(out / "FSD50K.train_mp3.hdf"), clip_length=1, gain_augment=0, roll=False)
+    first_seconds = get_training_set(str(out / "FSD50K.train_mp3.hdf"), clip_length=1, gain_augment=0, roll=False)
+    whole_clip = get_eval_set(str(out / "FSD50K.train_mp3.hdf"), variable_eval=True)[0][0]
+    for epoch in range(3):  # upstream: every epoch the clip's first second
+        set_dataset_epoch(first_seconds, epoch)
+        np.testing.assert_array_equal(first_seconds[0][0], whole_clip[:, :32000])
+    training = get_training_set(str(out / "FSD50K.train_mp3.hdf"), clip_length=1, gain_augment=0, roll=False,
+                                random_crop=True)
     waveform, name, target = training[0]
     assert waveform.shape == (1, 32000) and name == "11.mp3"
     np.testing.assert_array_equal(np.flatnonzero(target), [0, 5])

@@ -9,8 +9,11 @@ import torch
 
 from helpers.config_checks import ConfigError, check_config
 from helpers.data import make_training_set
-from helpers.experiment import (AtomicCheckpointIO, RunProgressBar, SacredLogger, build_trainer, ddp_trainer_defaults,
-                                resolve_precision, resume_checkpoint, trainer_config, training_loader)
+from helpers.experiment import resume_checkpoint
+from helpers.launch import ddp_trainer_defaults
+from helpers.loaders import training_loader
+from helpers.trainer import (AtomicCheckpointIO, RunProgressBar, SacredLogger, build_trainer, resolve_precision,
+                             trainer_config)
 from helpers.lightning_module import capture_rng_states, restore_rng_states
 from models.weights import CheckpointError
 from tests.helpers.data.clips import write_tone_hdf5
@@ -82,7 +85,7 @@ def training_checkpoint(**extra):
 
 KILL_DURING_SAVE = """
 import os, signal, sys, torch
-from helpers.experiment import AtomicCheckpointIO
+from helpers.trainer import AtomicCheckpointIO
 
 def save_half_then_die(obj, file):
     file.write(b"PK" * 1000)  # the first bytes of a zip archive, then the process is killed

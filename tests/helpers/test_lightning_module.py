@@ -48,7 +48,7 @@ def test_nan_loss_skip_leaves_the_weights_alone():
 
 def test_validation_reports_network_and_swa_metrics():
     model = module(with_swa=True, mixup_alpha=0.3)
-    fit = trainer(max_epochs=2, callbacks=[SWACallback(swa_epoch_start=2, swa_freq=1)])
+    fit = trainer(max_epochs=2, callbacks=[SWACallback(swa_epoch_start=2, swa_freq=1, snapshot="epoch_end")])
     fit.fit(model, DataLoader(clips(6), batch_size=3), DataLoader(clips(6), batch_size=4))
     metrics = fit.callback_metrics
     assert {"ap", "roc", "val.loss", "swa_ap", "swa_roc", "swa_val.loss", "train.loss", "lr"} <= set(metrics)
@@ -56,6 +56,37 @@ def test_validation_reports_network_and_swa_metrics():
     # one snapshot: the average equals the network, and so do their metrics
     assert float(metrics["swa_ap"]) == pytest.approx(float(metrics["ap"]))
     assert not model.net.head_dist.weight.requires_grad  # unused in forward, frozen for DDP
+
+
+class ValidatedNetworks(pl.Callback):
+    """The networks (prefixes) validated in each epoch, and the number of SWA snapshots then."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def on_validation_end(self, trainer, pl_module):
+        self.epochs.append(([prefix for prefix, _ in pl_module._validated_networks()], int(pl_module.swa.n_averaged)))
+
+
+@pytest.mark.parametrize("every_epoch, expected", [
+    (False, [([""], 0), (["", "swa_"], 1), ([""], 1), (["", "swa_"], 2)]),  # upstream: update epochs only
+    (True, [([""], 0), (["", "swa_"], 1), (["", "swa_"], 1), (["", "swa_"], 2)])])
+def test_swa_weights_are_validated_on_update_epochs_unless_every_epoch(every_epoch, expected):
+    # swa_epoch_start=2, swa_freq=2 over 4 epochs: snapshots at the start of epochs 1 and 3 (0-based)
+    model, seen = module(with_swa=True), ValidatedNetworks()
+    swa = SWACallback(swa_epoch_start=2, swa_freq=2, validate_every_epoch=every_epoch)
+    trainer(max_epochs=4, num_sanity_val_steps=0, callbacks=[swa, seen]).fit(model, DataLoader(clips(4), batch_size=2),
+                                                     DataLoader(clips(3), batch_size=3))
+    assert seen.epochs == expected
+
+
+def test_upstream_swa_snapshot_holds_the_weights_at_the_start_of_the_update_epoch():
+    model, watcher = module(with_swa=True), WeightWatcher()
+    trainer(max_epochs=2, callbacks=[SWACallback(swa_epoch_start=2, swa_freq=1), watcher]).fit(
+        model, DataLoader(clips(4), batch_size=2))
+    first_batch_of_epoch_1 = watcher.steps[2][1]  # weights before epoch 1's first step = after epoch 0
+    assert int(model.swa.n_averaged) == 1
+    assert all(torch.equal(a, b) for a, b in zip(model.swa.net.parameters(), first_batch_of_epoch_1))
 
 
 class WeightWatcher(pl.Callback):
@@ -89,7 +120,7 @@ def test_skipped_nan_batches_change_neither_the_weights_nor_the_swa_average():
 
 
 def test_resuming_with_a_checkpoint_of_another_network_lists_the_differing_names(tmp_path):
-    from helpers.experiment import AtomicCheckpointIO
+    from helpers.trainer import AtomicCheckpointIO
     from models.weights import CheckpointError
     batches = DataLoader(clips(4), batch_size=2)
     first = trainer(plugins=[AtomicCheckpointIO()])

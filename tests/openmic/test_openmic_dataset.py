@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from helpers.data import encode_audio, validate_hdf5
+from helpers.data import set_dataset_epoch
 from openmic.dataset import (TARGET_CODEC, get_test_set, get_training_set, mix_openmic_targets,
                              split_labels_and_mask)
 from openmic.prepare_scripts.create_h5pymp3_dataset import prepare_openmic
@@ -47,14 +48,34 @@ def test_prepared_files_hold_labels_and_masks(prepared):
     np.testing.assert_array_equal(mask, y_mask[2])
 
 
-def test_training_set_with_wavmix_keeps_target_layout(prepared):
+def test_known_label_wavmix_keeps_a_binary_mask_and_zero_unknown_labels(prepared):
     out = prepared[0]
-    training = get_training_set(str(out / "openmic_train.csv_mp3.hdf"), wavmix={"rate": 1.0}, clip_length=1)
+    training = get_training_set(str(out / "openmic_train.csv_mp3.hdf"), wavmix={"rate": 1.0}, clip_length=1,
+                                known_label_mixup=True)
     for index in range(2):
         waveform, _, target = training[index]
         assert waveform.shape == (1, 32000) and target.shape == (40,)
         labels, mask = split_labels_and_mask(target)
         assert set(np.unique(mask)) <= {0.0, 1.0} and (labels[mask == 0] == 0).all()
+
+
+def test_default_wavmix_mixes_labels_and_mask_linearly_as_upstream(prepared):
+    path = str(prepared[0] / "openmic_train.csv_mp3.hdf")
+    plain = get_training_set(path, wavmix=False, clip_length=1, gain_augment=0, roll=False)
+    mixed = get_training_set(path, wavmix={"rate": 1.0}, clip_length=1, gain_augment=0, roll=False)
+    targets = [plain[index][2] for index in range(2)]
+    fractional_masks = 0
+    for epoch in range(6):
+        set_dataset_epoch(mixed, epoch)
+        for index in range(2):
+            target, own, other = mixed[index][2], targets[index], targets[1 - index]
+            if np.allclose(target, own):
+                continue  # mixed with itself
+            weight = (target[0] - other[0]) / (own[0] - other[0]) if own[0] != other[0] else \
+                (target[3] - other[3]) / (own[3] - other[3])
+            np.testing.assert_allclose(target, weight * own + (1 - weight) * other, atol=1e-6)
+            fractional_masks += not set(np.unique(split_labels_and_mask(target)[1])) <= {0.0, 1.0}
+    assert fractional_masks > 0
 
 
 def test_mixing_respects_the_masks():

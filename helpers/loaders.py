@@ -1,0 +1,70 @@
+"""The experiments' DataLoaders: training batches whose epoch depends on (seed, epoch) alone, and evaluation
+batches that cover each clip once over all ranks."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from helpers.data import DistributedShardSampler, collate_drop_failed, seed_worker, set_dataset_epoch
+
+class EpochLoader(DataLoader):
+    """A training DataLoader whose epoch is a function of (seed, epoch) alone: nothing carries over from
+    one epoch to the next, so a run resumed at an epoch boundary repeats the uninterrupted run.
+
+    Each iteration starts (lazily, at the first batch, after Lightning has called the sampler's
+    `set_epoch`) by passing the sampler's epoch to the dataset pipeline (`set_dataset_epoch`: augmentation
+    draws from (seed, epoch, clip)) and seeding the loader's own generator, from which the workers' seeds
+    are drawn, with (seed, epoch). torch's global generator is not touched.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, sampler: Sampler, **options):
+        if not hasattr(sampler, "set_epoch") or not hasattr(sampler, "epoch"):
+            raise TypeError(f"{type(sampler).__name__} has no set_epoch/epoch; the epoch seeds the data")
+        if options.get("persistent_workers"):
+            raise ValueError("persistent workers would keep the previous epoch's dataset state")
+        super().__init__(dataset, sampler=sampler, generator=torch.Generator(), **options)
+        self.seed = int(seed)
+
+    def __iter__(self):
+        epoch = int(self.sampler.epoch)
+        set_dataset_epoch(self.dataset, epoch)
+        self.generator.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0] >> 1))
+        yield from super().__iter__()
+
+
+def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int,
+                    sampler: Sampler | None = None, shuffle: bool = True) -> DataLoader:
+    """Batches for training (an `EpochLoader`); without a `sampler`, every clip once per epoch, shuffled
+    by (seed, epoch) (or in file order without `shuffle`) and sharded over DDP ranks. Lightning calls the
+    sampler's `set_epoch` every epoch."""
+    sampler = sampler or DistributedShardSampler(len(dataset), shuffle=bool(shuffle), seed=seed, even=True)
+    return EpochLoader(dataset, seed, sampler, batch_size=batch_size, num_workers=num_workers, drop_last=False,
+                       worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available())
+
+
+def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
+    """Batches for evaluation: each clip exactly once over all ranks, failed clips dropped. Its own
+    generator keeps validation from drawing on torch's global one (which training's randomness uses)."""
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_drop_failed,
+                      sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
+                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0),
+                      pin_memory=torch.cuda.is_available())
+
+
+def train_and_test_loaders(config: Mapping, training: bool, make_training_set: Callable[..., Dataset],
+                           make_test_set: Callable[[], Dataset]) -> tuple[DataLoader | None, DataLoader]:
+    """(training loader, test loader) from `datasets.training` (batch_size, num_workers, shuffle: None/False =
+    file order, as upstream's OpenMIC and ESC-50 loaders) and `datasets.test`; `make_training_set(seed=)`
+    is called only when `training` (otherwise the training loader is None)."""
+    train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
+    test_loader = evaluation_loader(make_test_set(), test_cfg["batch_size"], test_cfg["num_workers"])
+    if not training:
+        return None, test_loader
+    return training_loader(make_training_set(seed=config["seed"]), train_cfg["batch_size"], train_cfg["num_workers"],
+                           config["seed"], shuffle=bool(train_cfg.get("shuffle", True))), test_loader
+
+
