@@ -7,6 +7,7 @@
 from sacred import Experiment, Ingredient
 
 import esc50.dataset as esc50
+from esc50.prepare_scripts.create_h5pymp3_dataset import ensure_esc50_hdf5
 from config_updates import add_configs
 from helpers import experiment
 from helpers.config_checks import check_config
@@ -27,6 +28,9 @@ basedataset.config(experiment.common_dataset_config)
 def dataset_config(base_dir):
     name = "esc50"
     esc50_hdf5 = base_dir + "mp3/" + esc50.DATA_FILE
+    # upstream's layout (its base_dir audioset_hdf5s/esc50/): converted into esc50_hdf5 on first use if that is missing
+    meta_csv = base_dir + "esc50/meta/esc50.csv"
+    audio_path = base_dir + "esc50/audio_32k/"
     num_of_classes = esc50.NUM_CLASSES
     fold = 1  # the test fold (1..5); the other four are trained on
     clip_length = esc50.CLIP_SECONDS
@@ -64,8 +68,8 @@ def test_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem):
 
 
 @basedataset.capture
-def data_files(esc50_hdf5):
-    return {"basedataset.esc50_hdf5": esc50_hdf5}
+def data_files(esc50_hdf5, meta_csv, audio_path):
+    return {"basedataset.esc50_hdf5": ensure_esc50_hdf5(esc50_hdf5, meta_csv, audio_path)}
 
 
 def loaders(config, training=True):

@@ -48,3 +48,25 @@ def test_every_named_config_resolves():
     for name in ex_esc50.ex.named_configs:
         config = resolved_config(ex_esc50.ex, name)
         assert config["models"]["net"]["n_classes"] == 50
+
+
+def test_upstreams_layout_of_meta_csv_and_wav_folder_is_converted_once_and_trained_on(tmp_path):
+    import ex_esc50
+    from helpers.data import encode_audio
+    base = tmp_path / "audioset_hdf5s"
+    (base / "esc50" / "meta").mkdir(parents=True)
+    (base / "esc50" / "audio_32k").mkdir()
+    rng = np.random.default_rng(1)
+    lines = ["filename,fold,target,category,esc10,src_file,take"]
+    for index in range(10):
+        name = f"{index % 5 + 1}-{100 + index}-A-{index % 3}.wav"
+        waveform = (0.1 * rng.standard_normal(32000 * SECONDS)).astype(np.float32)
+        (base / "esc50" / "audio_32k" / name).write_bytes(encode_audio(waveform, 32000, "wav"))
+        lines.append(f"{name},{index % 5 + 1},{index % 3},class{index % 3},False,{100 + index},A")
+    (base / "esc50" / "meta" / "esc50.csv").write_text("\n".join(lines) + "\n")
+    with contextlib.chdir(tmp_path):
+        result = ex_esc50.ex.run(config_updates=tiny_updates(str(base)),
+                                 options={"--loglevel": "ERROR", "--file_storage": "runs"}).result
+    assert result["val.clips"] == 2 and (base / "mp3" / "esc50_mp3.hdf").is_file()  # fold 2: two clips
+    with h5py.File(base / "mp3" / "esc50_mp3.hdf") as file:
+        assert len(file["audio_name"]) == 10 and sorted(set(file["fold"][:])) == [1, 2, 3, 4, 5]

@@ -10,8 +10,10 @@ targets of 50 classes plus a `fold` dataset) and `esc50_class_labels_indices.csv
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import pathlib
+import time
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_fil
 
 META_COLUMNS = ("filename", "fold", "target", "category")
 LABEL_FILE = "esc50_class_labels_indices.csv"
+logger = logging.getLogger(__name__)
 
 
 def read_meta(meta_csv: str | os.PathLike) -> list[dict[str, str]]:
@@ -41,12 +44,17 @@ def read_meta(meta_csv: str | os.PathLike) -> list[dict[str, str]]:
     return rows
 
 
-def prepare_esc50(esc50_dir: str | os.PathLike, out_dir: str | os.PathLike, mp3_dir: str | os.PathLike | None = None,
-                  workers: int | None = None) -> PackReport:
-    esc50_dir = pathlib.Path(esc50_dir)
-    mp3_dir = pathlib.Path(mp3_dir) if mp3_dir else esc50_dir / "mp3"
-    rows = read_meta(esc50_dir / "meta" / "esc50.csv")
-    convert_folder_to_mp3(esc50_dir / "audio", mp3_dir, workers=workers)
+def prepare_esc50(esc50_dir: str | os.PathLike | None, out_dir: str | os.PathLike,
+                  mp3_dir: str | os.PathLike | None = None, workers: int | None = None,
+                  meta_csv: str | os.PathLike | None = None, audio_dir: str | os.PathLike | None = None) -> PackReport:
+    """Convert the ESC-50 release (`esc50_dir` with meta/esc50.csv and audio/, or upstream's `meta_csv` and
+    `audio_dir`, e.g. its resampled audio_32k/) into `out_dir`/esc50_mp3.hdf; mp3s go to `mp3_dir`."""
+    esc50_dir = pathlib.Path(esc50_dir) if esc50_dir else None
+    meta_csv = pathlib.Path(meta_csv) if meta_csv else esc50_dir / "meta" / "esc50.csv"
+    audio_dir = pathlib.Path(audio_dir) if audio_dir else esc50_dir / "audio"
+    mp3_dir = pathlib.Path(mp3_dir) if mp3_dir else (esc50_dir or audio_dir.parent) / "mp3"
+    rows = read_meta(meta_csv)
+    convert_folder_to_mp3(audio_dir, mp3_dir, workers=workers)
     categories = {int(row["target"]): row["category"] for row in rows}
     names = [(categories.get(index, f"class {index}"),) * 2 for index in range(NUM_CLASSES)]
     os.makedirs(out_dir, exist_ok=True)
@@ -61,6 +69,29 @@ def prepare_esc50(esc50_dir: str | os.PathLike, out_dir: str | os.PathLike, mp3_
 
     return pack_mp3_files(os.path.join(out_dir, DATA_FILE), clips(), PackedBitsTargets(NUM_CLASSES),
                           total=len(rows), extra_datasets={FOLD_KEY: [int(row["fold"]) for row in rows]})
+
+
+def ensure_esc50_hdf5(esc50_hdf5: str | os.PathLike, meta_csv: str | os.PathLike, audio_path: str | os.PathLike,
+                      timeout: float = 3600.0, poll_seconds: float = 1.0) -> str:
+    """`esc50_hdf5`, converted once from upstream's layout (`meta_csv` + the wav files in `audio_path`) when it
+    does not exist yet. Under DDP only LOCAL_RANK 0 converts; the other processes wait up to `timeout` s."""
+    esc50_hdf5 = os.fspath(esc50_hdf5)
+    if os.path.isfile(esc50_hdf5) or not os.path.isfile(meta_csv):
+        return esc50_hdf5
+    if int(os.environ.get("LOCAL_RANK", 0)) == 0:
+        logger.info("%s does not exist: converting upstream's ESC-50 layout (%s, %s) into it once", esc50_hdf5,
+                    meta_csv, audio_path)
+        out_dir = os.path.dirname(esc50_hdf5) or "."
+        prepare_esc50(None, out_dir, mp3_dir=os.path.join(out_dir, "esc50_clips"), meta_csv=meta_csv,
+                      audio_dir=audio_path)
+        return esc50_hdf5
+    deadline = time.monotonic() + timeout
+    while not os.path.isfile(esc50_hdf5):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{esc50_hdf5} did not appear within {timeout:.0f} s; the process with LOCAL_RANK 0 "
+                               f"converts {meta_csv} (did it fail?)")
+        time.sleep(poll_seconds)
+    return esc50_hdf5
 
 
 def main(argv: list[str] | None = None) -> None:
