@@ -144,8 +144,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run_ranks(tmp_path, files, mode, world=2):
-    """Start `world` processes as torchrun would (RANK, LOCAL_RANK, WORLD_SIZE), rank 0 last."""
+def computations_by_rank(tmp_path, files, mode, expected, world=2) -> dict[int, int]:
+    """Start `world` processes as torchrun would (RANK, LOCAL_RANK, WORLD_SIZE), rank 0 last; check that
+    each got `expected` and return how often each computed the weights."""
     processes = []
     for rank in reversed(range(world)):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
@@ -154,12 +155,17 @@ def run_ranks(tmp_path, files, mode, world=2):
         processes.append((rank, out, subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(files), out, mode],
                                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                       text=True)))
-    results = {}
+    computed = {}
     for rank, out, process in processes:
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-        results[rank] = (json.loads(stdout.strip().splitlines()[-1])["computed"], np.load(out))
-    return results
+        computed[rank] = json.loads(stdout.strip().splitlines()[-1])["computed"]
+        np.testing.assert_array_equal(np.load(out), expected)
+    return computed
+
+
+def cache_files(folder) -> list[str]:
+    return [name for name in os.listdir(folder) if ".weights-" in name]
 
 
 @pytest.fixture
@@ -171,23 +177,17 @@ def two_files(tmp_path):
 
 def test_once_per_run_under_a_two_process_gloo_group(tmp_path, two_files):
     files, expected = two_files
-    results = run_ranks(tmp_path, files, "gloo")
-    assert {rank: computed for rank, (computed, _) in results.items()} == {0: 1, 1: 0}
-    for _, weights in results.values():
-        np.testing.assert_array_equal(weights, expected)
-    assert not [name for name in os.listdir(tmp_path) if ".weights-" in name]  # a broadcast, no cache file
+    assert computations_by_rank(tmp_path, files, "gloo", expected) == {0: 1, 1: 0}
+    assert not cache_files(tmp_path)  # a broadcast, no cache file
 
 
 def test_once_per_run_before_the_process_group_through_a_cache_file(tmp_path, two_files):
     files, expected = two_files
-    results = run_ranks(tmp_path, files, "file")
-    assert {rank: computed for rank, (computed, _) in results.items()} == {0: 1, 1: 0}
-    for _, weights in results.values():
-        np.testing.assert_array_equal(weights, expected)
-    cached = [name for name in os.listdir(tmp_path) if ".weights-" in name]
+    assert computations_by_rank(tmp_path, files, "file", expected) == {0: 1, 1: 0}
+    cached = cache_files(tmp_path)
     assert len(cached) == 1 and cached[0].startswith("f0.weights-") and cached[0].endswith(".npy")
     # the next run on the same files and options reads the cache, on rank 0 too
-    assert {rank: computed for rank, (computed, _) in run_ranks(tmp_path, files, "file").items()} == {0: 0, 1: 0}
+    assert computations_by_rank(tmp_path, files, "file", expected) == {0: 0, 1: 0}
 
 
 def test_cache_key_follows_the_files_and_options(tmp_path, two_files):
@@ -223,4 +223,4 @@ def test_single_process_computes_without_a_cache(tmp_path, two_files, monkeypatc
     files, expected = two_files
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     np.testing.assert_array_equal(shared_class_balanced_weights(files, 10, 3), expected)
-    assert not [name for name in os.listdir(tmp_path) if ".weights-" in name]
+    assert not cache_files(tmp_path)

@@ -1,0 +1,506 @@
+"""Scale: an index-scale full AudioSet (2,041,789 training clips in upstream's HDF5 layout) and the real
+DDP command line on it.
+
+Writes the balanced (20,550 rows), unbalanced (2,021,239) and eval (20,371) files the way upstream's
+preparation script lays them out (`audio_name` S20, `mp3` variable-length uint8, `target` np.packbits of
+527 classes, contiguous datasets), every row holding the same short real mp3 (0.1 s: the index is full size,
+the audio is not) and AudioSet-like labels (1-4 per clip, a long-tailed class distribution; every class in
+the balanced file). Then measures, each in a process of its own:
+
+- the class-balanced sample weights: seconds, peak RSS and its rise during the call; with
+  `--upstream-weights` also upstream's formula (the dense unpacked targets, a float32 torch matrix of
+  clips x classes) and the largest difference between the two;
+- what else grows with the clip count: building and validating the datasets, the sampler's epoch draw and
+  DDP shards, waveform-mixup partner draws, what a DataLoader worker holds, the gather of eval predictions
+  (20,371 x 527) over 2 gloo ranks;
+- `DDP=N python ex_audioset.py with ...` (passt_tiny, `--steps` training steps, then the full validation):
+  time to the first training step and the peak RSS (VmHWM) and PSS of every process.
+
+    python benchmarks/scale.py                               # full size (~2.4 GB in --dir, several minutes)
+    python benchmarks/scale.py --clips 200000 --upstream-weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+
+FULL_BALANCED, FULL_UNBALANCED, FULL_EVAL = 20550, 2021239, 20371
+CLASSES = 527
+EPOCH_LEN = 100_000  # the AudioSet config's clips per epoch
+
+
+def epoch_len(clips: int) -> int:
+    return min(EPOCH_LEN, clips // 2)
+FILES = {"balanced": "balanced_train_segments_mp3.hdf", "unbalanced": "unbalanced_train_segments_mp3.hdf",
+         "eval": "eval_segments_mp3.hdf"}
+WRITE_CHUNK = 100_000
+# a long tail like AudioSet's (Speech and Music in a large share of clips, hundreds of rare classes)
+CLASS_PROBABILITIES = 1.0 / (np.arange(CLASSES) + 10.0)
+CLASS_PROBABILITIES /= CLASS_PROBABILITIES.sum()
+
+
+def mib(n_bytes: float) -> float:
+    return n_bytes / 2**20
+
+
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
+
+
+def rss_now_mib() -> float:
+    return _status_mib("VmRSS")
+
+
+def reset_peak_rss() -> float:
+    """Restart this process's peak-RSS count (VmHWM) from its current RSS (Linux); returns that RSS."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    return rss_now_mib()
+
+
+def peak_rss_mib() -> float:
+    """Peak RSS since the start, or since `reset_peak_rss`."""
+    return _status_mib("VmHWM")
+
+
+# --- the index-scale files -----------------------------------------------------------------------------
+def short_mp3() -> np.ndarray:
+    """The bytes of one real 0.1 s mp3 (a 440 Hz tone at 32 kHz), reused for every row."""
+    from helpers.data import encode_mp3
+
+    t = np.arange(3200) / 32000
+    return np.frombuffer(encode_mp3((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 32000), np.uint8)
+
+
+def packed_labels(start: int, count: int, rng: np.random.Generator, balanced: bool) -> np.ndarray:
+    """AudioSet-like multi-hot labels for rows start.., packed as upstream stores them (66 bytes a row)."""
+    labels = np.zeros((count, CLASSES), dtype=bool)
+    rows = np.arange(count)
+    first = (start + rows) % CLASSES if balanced else rng.choice(CLASSES, count, p=CLASS_PROBABILITIES)
+    labels[rows, first] = True
+    extra = rng.binomial(3, 0.4, count)
+    for k in range(3):
+        more = rows[extra > k]
+        labels[more, rng.choice(CLASSES, len(more), p=CLASS_PROBABILITIES)] = True
+    return np.packbits(labels, axis=1)
+
+
+def write_upstream_layout(path: str, rows: int, mp3: np.ndarray, seed: int, balanced: bool) -> None:
+    """One file in upstream's layout, written in chunks (to `path`.partial, renamed when complete)."""
+    rng = np.random.default_rng(seed)
+    partial = path + ".partial"
+    vlen = h5py.vlen_dtype(np.uint8)
+    with h5py.File(partial, "w") as file:
+        names = file.create_dataset("audio_name", shape=(rows,), dtype="S20")
+        audio = file.create_dataset("mp3", shape=(rows,), dtype=vlen)
+        target = file.create_dataset("target", shape=(rows, (CLASSES + 7) // 8), dtype=np.uint8)
+        for start in range(0, rows, WRITE_CHUNK):
+            count = min(WRITE_CHUNK, rows - start)
+            names[start:start + count] = np.array([f"Y{index:011d}.mp3".encode() for index in range(start, start + count)],
+                                                  dtype="S20")
+            clips = np.empty(count, dtype=vlen)
+            for row in range(count):
+                clips[row] = mp3
+            audio.write_direct(clips, dest_sel=np.s_[start:start + count])
+            target[start:start + count] = packed_labels(start, count, rng, balanced)
+    os.replace(partial, path)
+
+
+def make_index_scale_audioset(directory: str, clips: int, eval_clips: int) -> dict[str, str]:
+    """The three files under `directory`/mp3/ (kept when they already have the asked-for row counts)."""
+    balanced = max(1, round(clips * FULL_BALANCED / (FULL_BALANCED + FULL_UNBALANCED)))
+    rows = {"balanced": balanced, "unbalanced": clips - balanced, "eval": eval_clips}
+    os.makedirs(os.path.join(directory, "mp3"), exist_ok=True)
+    paths = {key: os.path.join(directory, "mp3", name) for key, name in FILES.items()}
+    mp3 = short_mp3()
+    for number, (key, path) in enumerate(paths.items()):
+        if os.path.exists(path):
+            with h5py.File(path, "r") as file:
+                if file["target"].shape[0] == rows[key]:
+                    continue
+        started = time.perf_counter()
+        write_upstream_layout(path, rows[key], mp3, seed=number, balanced=key == "balanced")
+        print(f"wrote {path}: {rows[key]:,} rows, {mib(os.path.getsize(path)):,.0f} MiB in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+    return paths
+
+
+# --- measurements in their own processes ---------------------------------------------------------------
+def upstream_formula(files: list[str], offset: float = 100, summed: bool = True) -> np.ndarray:
+    """Upstream's formula as upstream computes it: all targets unpacked, a float32 clips x classes torch matrix."""
+    import torch
+
+    labels = []
+    for path in files:
+        with h5py.File(path, "r") as file:
+            labels.append(np.unpackbits(file["target"][:], axis=-1, count=CLASSES))
+    labels = torch.as_tensor(np.concatenate(labels))
+    class_weights = 1000.0 / (labels.long().sum(0).float() + offset)
+    weighted = labels * class_weights
+    return (weighted.sum(dim=1) if summed else weighted.max(dim=1).values).numpy()
+
+
+def measure_weights(kind: str, files: list[str], out: str) -> dict:
+    from helpers.data import class_balanced_weights_from_hdf5
+
+    before = reset_peak_rss()
+    started = time.perf_counter()
+    weights = upstream_formula(files) if kind == "upstream" else class_balanced_weights_from_hdf5(files, CLASSES)
+    seconds = time.perf_counter() - started
+    peak = peak_rss_mib()
+    np.save(out, weights)
+    packed = 0
+    for path in files:
+        with h5py.File(path, "r") as file:
+            packed += file["target"].size
+    return {"kind": kind, "clips": len(weights), "seconds": seconds, "rss_before_mib": before, "peak_rss_mib": peak,
+            "rise_mib": peak - before, "packed_targets_mib": mib(packed), "weights_mib": mib(weights.nbytes)}
+
+
+def _gather_rank(rank: int, world: int, rendezvous: str, rows: int, queue) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from helpers.lightning_module import PaSSTModule
+
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    mine = len(range(rank, rows, world))
+    outputs = {key: torch.rand(mine, CLASSES) for key in ("scores", "labels", "mask")}
+    outputs["loss"] = torch.rand(mine)
+    before, started = reset_peak_rss(), time.perf_counter()
+    gathered = {key: PaSSTModule.gather_rows(None, value) for key, value in outputs.items()}
+    seconds = time.perf_counter() - started
+    queue.put({"rank": rank, "rows": len(gathered["scores"]), "seconds": seconds, "rise_mib": peak_rss_mib() - before,
+               "gathered_mib": mib(sum(value.nbytes for value in gathered.values()))})
+    dist.destroy_process_group()
+
+
+def measure_gather(rows: int, world: int = 2) -> list[dict]:
+    """Time and memory of gathering `rows` eval predictions (scores, labels, mask, loss) over gloo ranks."""
+    import torch.multiprocessing as mp
+
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    with tempfile.TemporaryDirectory() as scratch:
+        processes = [context.Process(target=_gather_rank, args=(rank, world, os.path.join(scratch, "rdv"), rows, queue))
+                     for rank in range(world)]
+        for process in processes:
+            process.start()
+        results = sorted((queue.get(timeout=300) for _ in processes), key=lambda result: result["rank"])
+        for process in processes:
+            process.join(timeout=60)
+    return results
+
+
+def _private_mib(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup if line.split(":")[0].startswith("Private")}
+    return (fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)) / 1024
+
+
+def measure_components(paths: dict[str, str], weights_file: str, eval_rows: int) -> dict:
+    import audioset.dataset as audioset
+
+    results = {}
+    started, before = time.perf_counter(), reset_peak_rss()
+    training = audioset.get_full_training_set(paths["balanced"], paths["unbalanced"], wavmix=True, roll=True)
+    test = audioset.get_test_set(paths["eval"])
+    results["datasets"] = {"seconds": time.perf_counter() - started, "peak_rss_rise_mib": peak_rss_mib() - before,
+                           "training_clips": len(training), "eval_clips": len(test),
+                           "pickled_training_set_bytes": len(pickle.dumps(training)),
+                           "pickled_test_set_bytes": len(pickle.dumps(test))}
+    weights = np.load(weights_file)
+    for replicas in (2, 8):
+        started = time.perf_counter()
+        samplers = [audioset.get_ft_weighted_sampler(weights, epoch_len(len(weights)), False, num_replicas=replicas, rank=rank, seed=1)
+                    for rank in range(replicas)]
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        shards = [np.fromiter(sampler, dtype=np.int64) for sampler in samplers]
+        per_rank = (time.perf_counter() - started) / replicas
+        union = np.concatenate(shards)
+        draw = samplers[0].global_draw()
+        results[f"sampler_{replicas}_ranks"] = {
+            "construct_seconds_all_ranks": built, "epoch_draw_seconds_per_rank": per_rank,
+            "disjoint": bool(len(np.unique(union)) == len(union)),
+            "cover_the_draw": bool(np.array_equal(np.sort(union), np.sort(draw))),
+            "held_mib_per_rank": mib(samplers[0].probabilities.nbytes)}
+    mixup = training
+    draws = 10000
+    started = time.perf_counter()
+    for index in range(draws):
+        mixup.random(index).integers(len(mixup.dataset))
+    results["wavmix_partner_draw_us"] = (time.perf_counter() - started) / draws * 1e6
+    # a DataLoader worker: fork, open the file lazily, load 300 random training clips; what it adds privately
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        first = _private_mib()
+        rng = np.random.default_rng(0)
+        for index in rng.integers(len(training), size=300):
+            training[int(index)]
+        os.write(writer, json.dumps({"private_before_mib": first, "private_after_mib": _private_mib()}).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        worker = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    worker["added_mib"] = worker["private_after_mib"] - worker["private_before_mib"]
+    results["worker_300_clips"] = worker
+    results["eval_gather"] = measure_gather(eval_rows)
+    return results
+
+
+def run_in_subprocess(*args: str) -> dict:
+    output = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": ROOT})
+    if output.returncode != 0:
+        raise RuntimeError(f"measuring {args[1]} failed (exit {output.returncode}):\n{output.stderr[-4000:]}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+# --- the real command line ---------------------------------------------------------------------------
+def _read(path: str) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            return file.read().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _descendants(root: int) -> list[int]:
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        for task in glob.glob(f"/proc/{pid}/task/*/children"):
+            stack += [int(child) for child in (_read(task) or "").split()]
+    return found
+
+
+class ProcessWatcher(threading.Thread):
+    """Polls the process tree under `root`: each process's role, peak RSS (VmHWM) and largest PSS. A process
+    that replaces its program (the launcher exec-ing torchrun) counts as a new entry."""
+
+    def __init__(self, root: int, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.root, self.interval = root, interval
+        self.processes: dict[tuple[int, str], dict] = {}
+        self.stopped = threading.Event()
+
+    def role(self, pid: int, command: str) -> str:
+        environ = dict(item.split("=", 1) for item in (_read(f"/proc/{pid}/environ") or "").split("\0") if "=" in item)
+        status = _read(f"/proc/{pid}/status") or ""
+        match = re.search(r"PPid:\s+(\d+)", status)
+        parent = next((entry for (other, _), entry in self.processes.items() if match and other == int(match.group(1))),
+                      None)
+        if "torch.distributed.run" in command:
+            return "torchrun agent"
+        if pid == self.root:
+            return "launcher (before exec-ing torchrun)"
+        if parent is not None and parent["role"].startswith("rank") and command == parent["command"]:
+            return f"{parent['role']} DataLoader worker"
+        if "RANK" in environ and command.split()[1:2] == ["-u"]:
+            return f"rank {environ['RANK']}"
+        return "other: " + command[:40]
+
+    def poll(self, with_pss: bool) -> None:
+        for pid in _descendants(self.root):
+            status, command = _read(f"/proc/{pid}/status"), " ".join((_read(f"/proc/{pid}/cmdline") or "").split("\0"))
+            if not status or not command.strip():
+                continue
+            entry = self.processes.get((pid, command))
+            if entry is None:
+                entry = self.processes[(pid, command)] = {"pid": pid, "role": self.role(pid, command), "command": command,
+                                                          "peak_rss_mib": 0.0, "peak_pss_mib": 0.0, "polls": 0}
+            entry["polls"] += 1
+            match = re.search(r"VmHWM:\s+(\d+)", status)
+            if match:
+                entry["peak_rss_mib"] = max(entry["peak_rss_mib"], int(match.group(1)) / 1024)
+            if with_pss:
+                rollup = _read(f"/proc/{pid}/smaps_rollup") or ""
+                match = re.search(r"^Pss:\s+(\d+)", rollup, re.M)
+                if match:
+                    entry["peak_pss_mib"] = max(entry["peak_pss_mib"], int(match.group(1)) / 1024)
+
+    def run(self) -> None:
+        tick = 0
+        while not self.stopped.is_set():
+            self.poll(with_pss=tick % 5 == 0)
+            tick += 1
+            time.sleep(self.interval)
+
+
+FIRST_STEP = re.compile(r"Epoch 0:.*?\b1/\d+")
+
+
+def run_command_line(directory: str, clips: int, ddp: int, steps: int, workers: int, timeout: float) -> dict:
+    """`DDP=ddp python ex_audioset.py with ...` on the index-scale files; returns timings and per-process memory."""
+    for stale in glob.glob(os.path.join(directory, "mp3", "*.weights-*.npy")):
+        os.remove(stale)  # rank 0 computes the weights in this run (a later run would read them)
+    command = [sys.executable, "ex_audioset.py", "-F", os.path.join(directory, "runs"), "with",
+               f"basedataset.base_dir={directory}/", f"basedataset.epoch_len={epoch_len(clips)}",
+               "basedataset.clip_length=1", "models.net.arch=passt_tiny",
+               "models.net.pretrained=False", "models.net.fstride=16", "models.net.tstride=16",
+               "models.net.input_tdim=98", "models.net.s_patchout_t=2", "models.net.s_patchout_f=1",
+               "datasets.training.batch_size=12", f"datasets.training.num_workers={workers}",
+               "datasets.test.batch_size=20", f"datasets.test.num_workers={workers}", "trainer.max_epochs=1",
+               f"trainer.limit_train_batches={steps}", "trainer.accelerator=cpu", "trainer.precision=32"]
+    environment = {**os.environ, "DDP": str(ddp), "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"}
+    print(f"running: DDP={ddp} {' '.join(command[1:])}", flush=True)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    watcher = ProcessWatcher(process.pid)
+    watcher.start()
+    events: dict[str, float] = {}
+    tail: list[str] = []
+    buffer = b""
+    try:
+        deadline = started + timeout
+        while True:
+            chunk = process.stdout.read1(65536)
+            if not chunk:
+                break
+            buffer += chunk
+            *pieces, buffer = re.split(rb"[\r\n]", buffer)
+            now = time.perf_counter() - started
+            for piece in pieces:
+                text = piece.decode(errors="replace").strip()
+                if not text:
+                    continue
+                tail = (tail + [text])[-300:]
+                if "class-balanced weights for" in text:
+                    events.setdefault("weights_ready_s", now)
+                    match = re.search(r"in ([\d.]+) s", text)
+                    if match:
+                        events["weights_compute_s"] = float(match.group(1))
+                if FIRST_STEP.search(text):
+                    events.setdefault("first_step_s", now)
+                if text.startswith("final mAP"):
+                    events["final_line"] = text
+            if time.perf_counter() > deadline:
+                process.kill()
+                raise TimeoutError(f"the command line ran past {timeout} s")
+        returncode = process.wait()
+    finally:
+        watcher.stopped.set()
+        watcher.join()
+    events["total_s"] = time.perf_counter() - started
+    if returncode != 0:
+        print("\n".join(tail), file=sys.stderr)
+        raise RuntimeError(f"DDP={ddp} ex_audioset.py exited with {returncode}")
+    return {"ddp": ddp, "steps": steps, "workers_per_rank": workers, **events,
+            "processes": sorted((entry for entry in watcher.processes.values()  # (not the forks that exec git etc.)
+                                 if not entry["role"].startswith("other") and entry["polls"] >= 5),
+                                key=lambda entry: (entry["role"], entry["pid"])),
+            "other_processes": sorted({entry["role"] for entry in watcher.processes.values()
+                                       if entry["role"].startswith("other")})}
+
+
+# --- report --------------------------------------------------------------------------------------------
+def report(results: dict) -> None:
+    print("\n== class-balanced weights ==")
+    for entry in results["weights"]:
+        print(f"{entry['kind']:9s} {entry['clips']:>10,} clips: {entry['seconds']:6.2f} s, peak RSS "
+              f"{entry['peak_rss_mib']:8,.0f} MiB (rise {entry['rise_mib']:8,.0f} MiB over {entry['rss_before_mib']:,.0f}"
+              f" MiB before the call); packed targets {entry['packed_targets_mib']:.0f} MiB, weights "
+              f"{entry['weights_mib']:.0f} MiB")
+    if "max_relative_difference_to_upstream" in results:
+        print(f"largest relative difference to upstream's float32 weights: "
+              f"{results['max_relative_difference_to_upstream']:.2e}")
+    components = results.get("components")
+    if components:
+        datasets = components["datasets"]
+        print(f"\n== what grows with the clip count ==\n"
+              f"datasets: {datasets['training_clips']:,} training + {datasets['eval_clips']:,} eval clips built and "
+              f"validated in {datasets['seconds']:.3f} s, peak RSS +{datasets['peak_rss_rise_mib']:.1f} MiB; pickled "
+              f"(what a spawned worker receives): {datasets['pickled_training_set_bytes']:,} B training, "
+              f"{datasets['pickled_test_set_bytes']:,} B eval")
+        for replicas in (2, 8):
+            sampler = components[f"sampler_{replicas}_ranks"]
+            print(f"sampler, {replicas} ranks: built in {sampler['construct_seconds_all_ranks']:.3f} s (all ranks), "
+                  f"epoch draw + shard {sampler['epoch_draw_seconds_per_rank']:.3f} s per rank, holds "
+                  f"{sampler['held_mib_per_rank']:.1f} MiB per rank; shards disjoint: {sampler['disjoint']}, "
+                  f"cover the draw: {sampler['cover_the_draw']}")
+        worker = components["worker_300_clips"]
+        print(f"waveform-mixup partner draw: {components['wavmix_partner_draw_us']:.1f} us; a forked worker after "
+              f"300 random clips: +{worker['added_mib']:.1f} MiB private memory")
+        for rank in components["eval_gather"]:
+            print(f"eval gather, rank {rank['rank']}: {rank['rows']:,} rows ({rank['gathered_mib']:.0f} MiB) in "
+                  f"{rank['seconds']:.2f} s, peak RSS +{rank['rise_mib']:.0f} MiB")
+    run = results.get("command_line")
+    if run:
+        print(f"\n== DDP={run['ddp']} ex_audioset.py ({run['steps']} steps, {run['workers_per_rank']} workers per rank "
+              f"and loader) ==")
+        for key in ("weights_compute_s", "weights_ready_s", "first_step_s", "total_s"):
+            if key in run:
+                print(f"{key:20s} {run[key]:8.1f}")
+        print(run.get("final_line", "(no final line)"))
+        for entry in run["processes"]:
+            print(f"  {entry['role']:32s} pid {entry['pid']:>7}: peak RSS {entry['peak_rss_mib']:7,.0f} MiB, "
+                  f"peak PSS {entry['peak_pss_mib']:7,.0f} MiB")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=FULL_BALANCED + FULL_UNBALANCED, help="training clips")
+    parser.add_argument("--eval-clips", type=int, default=FULL_EVAL)
+    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "passt_scale"),
+                        help="where the files go (kept for the next run)")
+    parser.add_argument("--upstream-weights", action="store_true", help="also time upstream's formula")
+    parser.add_argument("--ddp", type=int, default=2, help="processes of the command-line run (0: skip it)")
+    parser.add_argument("--steps", type=int, default=5, help="training steps of the command-line run")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers per rank and loader")
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)  # internal: one measurement per process
+    args = parser.parse_args(argv)
+    if args.measure:
+        kind, *rest = args.measure
+        if kind == "components":
+            result = measure_components(json.loads(rest[0]), rest[1], int(rest[2]))
+        else:
+            result = measure_weights(kind, rest[1:], rest[0])
+        print(json.dumps(result))
+        return
+    directory = os.path.abspath(args.dir)
+    paths = make_index_scale_audioset(directory, args.clips, args.eval_clips)
+    training_files = [paths["balanced"], paths["unbalanced"]]
+    results = {"clips": args.clips, "weights": []}
+    ours = os.path.join(directory, "weights-ours.npy")
+    results["weights"].append(run_in_subprocess("--measure", "ours", ours, *training_files))
+    if args.upstream_weights:
+        theirs = os.path.join(directory, "weights-upstream.npy")
+        results["weights"].append(run_in_subprocess("--measure", "upstream", theirs, *training_files))
+        mine, upstream = np.load(ours), np.load(theirs).astype(np.float64)
+        results["max_relative_difference_to_upstream"] = float(np.max(np.abs(mine - upstream) / np.maximum(mine, 1e-300)))
+    results["components"] = run_in_subprocess("--measure", "components", json.dumps(paths), ours,
+                                              str(args.eval_clips))
+    if args.ddp:
+        results["command_line"] = run_command_line(directory, args.clips, args.ddp, args.steps, args.workers, args.timeout)
+    report(results)
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=1)
+
+
+if __name__ == "__main__":
+    main()
