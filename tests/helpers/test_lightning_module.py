@@ -3,7 +3,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from helpers.lightning_module import NonFiniteLossError, PaSSTModule
+from helpers.lightning_module import NonFiniteLossError, PaSSTModule, capture_rng_states, restore_rng_states
 from helpers.swa import SWACallback
 from helpers.tasks import MultiLabel
 from models.passt import get_model
@@ -132,3 +132,14 @@ def test_resuming_with_a_checkpoint_of_another_network_lists_the_differing_names
                                               r"net.head.1.bias: checkpoint \(3,\) vs model \(5,\)"):
         trainer(max_epochs=2, plugins=[AtomicCheckpointIO()]).fit(other, batches,
                                                                    ckpt_path=tmp_path / "three_classes.ckpt")
+
+
+def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    import random
+
+    import numpy as np
+    states = capture_rng_states()
+    torch.save({"rng_states": states}, tmp_path / "rng.pt")
+    expected = (torch.rand(1).item(), np.random.rand(), random.random())
+    restore_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True)["rng_states"])
+    assert (torch.rand(1).item(), np.random.rand(), random.random()) == expected

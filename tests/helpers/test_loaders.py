@@ -1,0 +1,46 @@
+"""helpers.loaders: training epochs that depend on (seed, epoch) alone; file order without shuffle."""
+import torch
+
+from helpers.data import make_training_set
+from helpers.loaders import training_loader
+from tests.helpers.data.clips import write_tone_hdf5
+
+
+def test_training_loader_epochs_depend_only_on_seed_and_epoch(tmp_path):
+    """Augmentation, roll, waveform mixup and order of an epoch are a function of (seed, epoch): the same
+    with 0 or 2 workers, without the epochs before it (a resumed run), and different for another seed."""
+    write_tone_hdf5(tmp_path / "clips.hdf", n_clips=6, classes_num=4, seconds=0.5)
+
+    def epochs(seed, workers, which):
+        dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.5, gain_augment=6,
+                                    roll=True, roll_conf={"shift_range": 800}, wavmix=True, seed=seed)
+        loader = training_loader(dataset, batch_size=4, num_workers=workers, seed=seed)
+        batches = {}
+        for epoch in which:
+            loader.sampler.set_epoch(epoch)  # what Lightning does before every epoch
+            batches[epoch] = [batch[0] for batch in loader]
+        return batches
+
+    uninterrupted = epochs(seed=3, workers=2, which=[0, 1, 2])
+    resumed = epochs(seed=3, workers=0, which=[2])
+    for first, second in zip(uninterrupted[2], resumed[2]):
+        assert torch.equal(first, second)
+    assert not torch.equal(uninterrupted[1][0], uninterrupted[2][0])
+    assert not torch.equal(epochs(seed=4, workers=0, which=[2])[2][0], resumed[2][0])
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    epochs(seed=3, workers=1, which=[0])
+    assert torch.equal(torch.get_rng_state(), state)  # training's global generator is left alone
+
+
+def test_without_shuffle_an_epoch_is_the_file_order_as_upstreams_openmic_and_esc50_loaders(tmp_path):
+    write_tone_hdf5(tmp_path / "clips.hdf", n_clips=5, classes_num=4, seconds=0.25)
+    dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.25, gain_augment=0,
+                                roll=False, seed=0)
+    ordered = training_loader(dataset, batch_size=5, num_workers=0, seed=0, shuffle=False)
+    shuffled = training_loader(dataset, batch_size=5, num_workers=0, seed=0)
+    for epoch in (0, 1):
+        ordered.sampler.set_epoch(epoch)
+        shuffled.sampler.set_epoch(epoch)
+        assert list(next(iter(ordered))[1]) == [dataset[index][1] for index in range(5)]
+    assert list(next(iter(shuffled))[1]) != list(next(iter(ordered))[1])
