@@ -1,6 +1,7 @@
 """The audio data core: HDF5-mp3 reading, decoding, padding, augmentation, sampling and preparation.
 
-Imports only numpy, h5py, av, torch.utils.data and tqdm. Dataset folders (audioset/, openmic/,
+Imports only numpy, h5py, av, torch.utils.data and tqdm (and, when it runs under DDP, torch.distributed to
+share the sample weights and find the ranks). Dataset folders (audioset/, openmic/,
 esc50/, fsd50k/) build on it; the training layer uses `collate_drop_failed`, `seed_worker`, `set_dataset_epoch` and the samplers.
 """
 
