@@ -1,4 +1,4 @@
-"""Audio decoding and encoding with PyAV: any container/codec FFmpeg reads, to mono float32."""
+"""Audio decoding and encoding with PyAV: any container/codec FFmpeg reads, to float32 (mono by default)."""
 
 from __future__ import annotations
 
@@ -45,13 +45,18 @@ def _open_container(data: AudioSource, name: str):
     return av.open(io.BytesIO(data))
 
 
-def decode_audio(data: AudioSource, sample_rate: int = 32000, name: str | None = None) -> np.ndarray:
-    """Decode bytes (or a uint8 array, or a file path) to a 1-D mono float32 waveform at `sample_rate`.
+def decode_audio(data: AudioSource, sample_rate: int = 32000, name: str | None = None,
+                 channels: int | None = 1) -> np.ndarray:
+    """Decode bytes (or a uint8 array, or a file path) to a float32 waveform at `sample_rate`.
 
-    Channels are averaged; audio at another rate is resampled with FFmpeg's resampler. Raises
-    `AudioDecodeError` when the input is empty, unreadable, has no audio stream or yields no samples.
-    A stream cut in the middle decodes to the audio that is present.
+    `channels=1` (default): mono, channels averaged, shape (samples,). `channels=None`: every channel of
+    the file, (file channels, samples). `channels=N` >= 2: (N, samples) from an N-channel file, or a
+    mono file repeated N times; other channel counts raise `AudioDecodeError`. Audio at another rate is
+    resampled with FFmpeg's resampler. Raises `AudioDecodeError` when the input is empty, unreadable,
+    has no audio stream or yields no samples. A stream cut in the middle decodes to the audio that is present.
     """
+    if channels is not None and (not isinstance(channels, int) or channels < 1):
+        raise ValueError(f"channels must be None or an integer >= 1, got {channels!r}")
     if name is None:
         name = os.fspath(data) if isinstance(data, (str, os.PathLike)) else "<bytes>"
     chunks = []
@@ -73,17 +78,25 @@ def decode_audio(data: AudioSource, sample_rate: int = 32000, name: str | None =
     chunks = [c for c in chunks if c.shape[-1]]
     if not chunks:
         raise AudioDecodeError(name, "no audio samples decoded")
-    planar = np.concatenate(chunks, axis=-1)  # (channels, samples)
-    return planar.mean(axis=0, dtype=np.float32) if planar.shape[0] > 1 else planar[0].astype(np.float32)
+    planar = np.concatenate(chunks, axis=-1).astype(np.float32, copy=False)  # (channels, samples)
+    if channels == 1:
+        return planar.mean(axis=0, dtype=np.float32) if planar.shape[0] > 1 else planar[0]
+    if channels is None or planar.shape[0] == channels:
+        return planar
+    if planar.shape[0] == 1:
+        return np.repeat(planar, channels, axis=0)
+    raise AudioDecodeError(name, f"has {planar.shape[0]} channels; channels={channels} takes {channels}-channel "
+                                 "or mono audio")
 
 
 def pad_or_truncate(x: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
-    """Return `length` samples of `x` starting at `offset`, zero-padded at the end when too short."""
+    """Return `length` samples of `x` (along its last axis) starting at `offset`, zero-padded at the end when
+    too short."""
     if length < 0 or offset < 0:
         raise ValueError(f"length and offset must be >= 0, got length={length}, offset={offset}")
-    x = x[offset:offset + length]
-    if len(x) < length:
-        x = np.concatenate((x, np.zeros(length - len(x), dtype=x.dtype)))
+    x = x[..., offset:offset + length]
+    if x.shape[-1] < length:
+        x = np.concatenate((x, np.zeros((*x.shape[:-1], length - x.shape[-1]), dtype=x.dtype)), axis=-1)
     return x
 
 

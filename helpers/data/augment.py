@@ -23,13 +23,14 @@ def random_gain(waveform: np.ndarray, rng: np.random.Generator, max_db: int) -> 
 
 
 def convolve_keep_length(waveform: np.ndarray, impulse_response: np.ndarray) -> np.ndarray:
-    """Convolve with an impulse response (FFT) and keep the first len(waveform) samples."""
-    n = len(waveform)
+    """Convolve with an impulse response (FFT) along the last axis (every channel) and keep the first
+    `waveform.shape[-1]` samples."""
+    n = waveform.shape[-1]
     if n == 0 or len(impulse_response) == 0:
         return waveform.astype(np.float32)
     size = 1 << int(np.ceil(np.log2(n + len(impulse_response) - 1)))
-    spectrum = np.fft.rfft(waveform, size) * np.fft.rfft(impulse_response, size)
-    return np.fft.irfft(spectrum, size)[:n].astype(np.float32)
+    spectrum = np.fft.rfft(waveform, size, axis=-1) * np.fft.rfft(impulse_response, size)
+    return np.fft.irfft(spectrum, size, axis=-1)[..., :n].astype(np.float32)
 
 
 def find_impulse_responses(ir_path: str | os.PathLike, cut_irs_offset: int | None = None) -> list[pathlib.Path]:

@@ -20,12 +20,14 @@ logger = logging.getLogger(__name__)
 
 
 class HDF5AudioDataset(Dataset):
-    """Clips of one HDF5-mp3 file as `(waveform float32 (1, samples), audio_name, target float32)`.
+    """Clips of one HDF5-mp3 file as `(waveform float32 (channels, samples), audio_name, target float32)`.
 
     - The file is validated here (clear error before any training) and opened lazily in each process.
     - Audio is decoded at `sample_rate` (resampled when needed) and cut/zero-padded to
       `clip_length` seconds; `clip_length=None` keeps each clip's own length. With `random_crop`,
       training clips longer than `clip_length` are cut at a random offset instead of the start.
+    - `channels=1` mono-mixes each clip; `channels=N` keeps N-channel clips' channels (mono clips are
+      repeated N times; other channel counts fail to decode, see below).
     - `augment` applies `WaveformAugment(gain_augment, ir_augment, ir_path, cut_irs_offset=...)` per clip.
     - `in_mem` reads the whole file into memory once.
     - A clip that fails to decode is logged once per process and remembered. In training it is replaced
@@ -40,8 +42,12 @@ class HDF5AudioDataset(Dataset):
                  clip_length: float | None = 10, augment: bool = False, gain_augment: int = 7,
                  ir_augment: float = 0.0, ir_path: str | None = None, in_mem: bool = False,
                  training: bool = True, target_decoder: TargetCodec | None = None, random_crop: bool = False,
-                 seed: int = 0, max_replacement_attempts: int = 20, indices=None, cut_irs_offset: int | None = None):
+                 seed: int = 0, max_replacement_attempts: int = 20, indices=None, cut_irs_offset: int | None = None,
+                 channels: int = 1):
         self.hdf5_file = os.fspath(hdf5_file)
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
+        self.channels = channels
         self.sample_rate = int(sample_rate)
         self.classes_num = int(classes_num)
         self.target_decoder = target_decoder or PackedBitsTargets(self.classes_num)
@@ -111,16 +117,17 @@ class HDF5AudioDataset(Dataset):
         index = int(index) if self.rows is None else int(self.rows[index])
         name = as_str(file[AUDIO_NAME_KEY][index])
         raw = file[AUDIO_KEY][index]
-        waveform = decode_audio(raw, self.sample_rate, name=f"{name} (index {index} in {self.hdf5_file})")
+        waveform = decode_audio(raw, self.sample_rate, name=f"{name} (index {index} in {self.hdf5_file})",
+                                channels=self.channels)
         if self.clip_samples is not None:
             offset = 0
-            if self.random_crop and self.training and len(waveform) > self.clip_samples:
-                offset = int(rng.integers(0, len(waveform) - self.clip_samples + 1))
+            if self.random_crop and self.training and waveform.shape[-1] > self.clip_samples:
+                offset = int(rng.integers(0, waveform.shape[-1] - self.clip_samples + 1))
             waveform = pad_or_truncate(waveform, self.clip_samples, offset)
         if self.augmenter is not None:
             waveform = self.augmenter(waveform, rng)
         target = self.target_decoder.decode(file[TARGET_KEY][index])
-        return waveform.reshape(1, -1), name, target
+        return waveform.reshape(self.channels, -1), name, target
 
     def _note_failure(self, index: int, error: AudioDecodeError) -> None:
         if index not in self._failed:
@@ -170,17 +177,18 @@ def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, 
                       roll: bool = True, roll_conf: dict | None = None, wavmix: bool | dict = False, seed: int = 0,
                       target_decoder: TargetCodec | None = None, mix_targets=None,
                       dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None,
-                      cut_irs_offset: int | None = None) -> Dataset:
+                      cut_irs_offset: int | None = None, channels: int = 1) -> Dataset:
     """A training set over one or more files (concatenated in order), with per-clip augmentation
     (gain/IR), then roll and waveform mixup (see `build_training_pipeline`). `indices` selects rows
-    and needs a single file."""
+    and needs a single file; `channels` as for `HDF5AudioDataset`."""
     if indices is not None and len(hdf5_files) != 1:
         raise ValueError(f"indices select rows of one file, got {len(hdf5_files)} files")
     augment = bool(gain_augment) or ir_augment > 0
     parts = [dataset_class(path, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
                            augment=augment, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
                            in_mem=in_mem, training=True, target_decoder=target_decoder, random_crop=random_crop,
-                           seed=seed + 1000 * number, indices=indices, cut_irs_offset=cut_irs_offset)
+                           seed=seed + 1000 * number, indices=indices, cut_irs_offset=cut_irs_offset,
+                           channels=channels)
              for number, path in enumerate(hdf5_files)]
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     return build_training_pipeline(dataset, roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed,
@@ -191,8 +199,8 @@ def make_evaluation_set(hdf5_file: str | os.PathLike, classes_num: int, *, sampl
                         clip_length: float | None = 10, in_mem: bool = False,
                         target_decoder: TargetCodec | None = None,
                         dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset,
-                        indices=None) -> HDF5AudioDataset:
+                        indices=None, channels: int = 1) -> HDF5AudioDataset:
     """An evaluation set: no augmentation, clips cut from the start, failed clips returned as None."""
     return dataset_class(hdf5_file, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
                          augment=False, in_mem=in_mem, training=False, target_decoder=target_decoder,
-                         indices=indices)
+                         indices=indices, channels=channels)

@@ -31,9 +31,16 @@ class ConversionReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def convert_file_to_mp3(source: str | os.PathLike, target: str | os.PathLike, sample_rate: int = 32000) -> None:
-    """Decode any PyAV-readable file to mono at `sample_rate` and write it as mp3 (atomically)."""
-    waveform = decode_audio(source, sample_rate)
+def convert_file_to_mp3(source: str | os.PathLike, target: str | os.PathLike, sample_rate: int = 32000,
+                        channels: int = 1) -> None:
+    """Decode any PyAV-readable file at `sample_rate` and write it as mp3 (atomically): mono-mixed with
+    `channels=1`; with `channels=2` stereo files stay stereo and mono files mono (the dataset repeats them);
+    a file with other channel counts raises `AudioDecodeError`."""
+    if channels not in (1, 2):
+        raise ValueError(f"mp3 holds 1 or 2 channels, got channels={channels!r}")
+    waveform = decode_audio(source, sample_rate, channels=1 if channels == 1 else None)
+    if waveform.ndim == 2 and waveform.shape[0] > channels:
+        raise AudioDecodeError(os.fspath(source), f"has {waveform.shape[0]} channels; at most {channels} are kept")
     target = os.fspath(target)
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     partial = target + ".partial"
@@ -42,10 +49,10 @@ def convert_file_to_mp3(source: str | os.PathLike, target: str | os.PathLike, sa
     os.replace(partial, target)
 
 
-def _convert_job(job: tuple[str, str, int]) -> tuple[str, str | None]:
-    source, target, sample_rate = job
+def _convert_job(job: tuple[str, str, int, int]) -> tuple[str, str | None]:
+    source, target, sample_rate, channels = job
     try:
-        convert_file_to_mp3(source, target, sample_rate)
+        convert_file_to_mp3(source, target, sample_rate, channels)
         return source, None
     except (AudioDecodeError, OSError, ValueError) as error:
         return source, str(error)
@@ -71,15 +78,29 @@ def convert_folder_to_mp3(source_dir: str | os.PathLike, out_dir: str | os.PathL
     `out_dir/conversion_failures.tsv`), which is rewritten on every run.
     """
     source_dir, out_dir = pathlib.Path(source_dir), pathlib.Path(out_dir)
+    pairs = [(source, (out_dir / source.relative_to(source_dir)).with_suffix(".mp3"))
+             for source in find_audio_files(source_dir, extensions)]
+    report_path = pathlib.Path(report_path) if report_path else out_dir / "conversion_failures.tsv"
+    return convert_files_to_mp3(pairs, report_path, sample_rate, workers, description=f"{source_dir} to {out_dir}")
+
+
+def convert_files_to_mp3(pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]],
+                         report_path: str | os.PathLike, sample_rate: int = 32000, workers: int | None = None,
+                         channels: int = 1, description: str = "") -> ConversionReport:
+    """Convert each `(source, target)` pair to an mp3 file at `target` (see `convert_file_to_mp3`).
+
+    Resumable: targets that already exist are skipped (they are written atomically, so an existing one is
+    complete). Runs on `workers` processes (default: all CPUs) with a progress bar. Unreadable sources are
+    listed, one `path<TAB>reason` per line, in `report_path`, which is rewritten on every run.
+    """
     report = ConversionReport()
     jobs = []
-    for source in find_audio_files(source_dir, extensions):
-        target = (out_dir / source.relative_to(source_dir)).with_suffix(".mp3")
-        if target.exists():
+    for source, target in pairs:
+        if os.path.exists(target):
             report.skipped += 1
         else:
-            jobs.append((str(source), str(target), sample_rate))
-    logger.info("converting %d files from %s to %s (%d already done)", len(jobs), source_dir, out_dir,
+            jobs.append((os.fspath(source), os.fspath(target), sample_rate, channels))
+    logger.info("converting %d files %s(%d already done)", len(jobs), f"from {description} " if description else "",
                 report.skipped)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else _InlinePool() as pool:
@@ -90,9 +111,9 @@ def convert_folder_to_mp3(source_dir: str | os.PathLike, out_dir: str | os.PathL
             else:
                 report.failed.append((source, error))
     report.failed.sort()
-    report_path = pathlib.Path(report_path) if report_path else out_dir / "conversion_failures.tsv"
+    report_path = pathlib.Path(report_path)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text("".join(f"{source}\t{reason}\n" for source, reason in report.failed))
+    report_path.write_text("".join(f"{source}\t{reason}\n" for source, reason in report.failed), encoding="utf-8")
     if report.failed:
         logger.warning("%d files could not be converted; listed in %s", len(report.failed), report_path)
     return report
