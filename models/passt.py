@@ -18,8 +18,8 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block, init_weights_vit_timm
 
 from models.registry import Arch, get_arch
-from models.weights import (CheckpointError, adapt_imagenet_deit, check_state_dict, drop_classifier,
-                            load_state_dict, resolve_checkpoint)
+from models.weights import (CheckpointError, adapt_imagenet_deit, adapt_patch_embedding, check_state_dict,
+                            drop_classifier, load_state_dict, resolve_checkpoint)
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _pretrained_state_dict(arch: Arch, model: PaSST, checkpoint: Optional[str]):
     state_dict = load_state_dict(checkpoint)
     if "time_new_pos_embed" not in state_dict and "pos_embed" in state_dict:
         state_dict = adapt_imagenet_deit(state_dict, model)
-    return drop_classifier(state_dict, model), checkpoint
+    return drop_classifier(adapt_patch_embedding(state_dict, model), model), checkpoint
 
 
 def get_model(arch: str = "passt_s_swa_p16_128_ap476", pretrained: bool = True, n_classes: int = 527,
@@ -213,7 +213,8 @@ def get_model(arch: str = "passt_s_swa_p16_128_ap476", pretrained: bool = True, 
 
     Strides and input size default to the architecture's (those its weights were trained with); other values
     change the positional-embedding shapes and are rejected for pretrained loads. ``checkpoint`` loads a local
-    file instead of the release URL. A different ``n_classes`` than the weights' keeps all but the heads.
+    file instead of the release URL. A different ``n_classes`` than the weights' keeps all but the heads; other
+    ``in_channels`` than the weights' adapt the patch convolution (``models.weights.adapt_input_channels``).
     """
     spec = get_arch(arch)
     stride = (spec.stride[0] if fstride is None else fstride, spec.stride[1] if tstride is None else tstride)

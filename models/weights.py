@@ -11,10 +11,12 @@ from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
+from timm.models import adapt_input_conv
 
 log = logging.getLogger(__name__)
 
 CLASSIFIER_KEYS = ("head.1.weight", "head.1.bias", "head_dist.weight", "head_dist.bias")
+PATCH_CONV_KEY = "patch_embed.proj.weight"
 
 
 class CheckpointError(RuntimeError):
@@ -62,7 +64,8 @@ def load_state_dict(path: str, mmap: bool = False) -> Dict[str, torch.Tensor]:
     """The state_dict in a checkpoint file, loaded with ``weights_only=True``.
 
     Accepts a bare state_dict or one wrapped in ``{"state_dict": …}`` / ``{"model": …}`` (DeiT releases); a
-    wrapped Lightning checkpoint of this project keeps the network under the ``net.`` prefix, which is removed.
+    wrapped Lightning checkpoint of this project keeps the network under the ``net.`` prefix, which is removed
+    (its SWA average, under ``swa.``, is left out).
     ``mmap=True`` maps the tensors instead of reading them (cheap when only shapes are needed).
     """
     loaded = read_checkpoint_file(path, mmap=mmap)
@@ -71,8 +74,8 @@ def load_state_dict(path: str, mmap: bool = False) -> Dict[str, torch.Tensor]:
             loaded = loaded[wrapper]
     if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"checkpoint {path} holds no state_dict of tensors")
-    if loaded and all(k.startswith("net.") for k in loaded):
-        loaded = {k[len("net."):]: v for k, v in loaded.items()}
+    if any(k.startswith("net.") for k in loaded) and all(k.startswith(("net.", "swa.")) for k in loaded):
+        loaded = {k[len("net."):]: v for k, v in loaded.items() if k.startswith("net.")}
     return dict(loaded)
 
 
@@ -107,13 +110,35 @@ def drop_classifier(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module)
     return state_dict
 
 
+def adapt_input_channels(conv_weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """A patch convolution ``(out, C, k, k)`` for ``in_channels`` inputs: timm's ``adapt_input_conv`` to one
+    channel (the sum over C), then to ``in_channels`` (that sum repeated, divided by ``in_channels``). The
+    same signal in every input channel thus gives the output of the C-channel weights on that signal in each
+    of theirs (timm's direct C -> N repeat would not, for 3 -> 2)."""
+    if conv_weight.shape[1] == in_channels:
+        return conv_weight
+    mono = adapt_input_conv(1, conv_weight, base_chans=conv_weight.shape[1])
+    return adapt_input_conv(in_channels, mono, base_chans=1)
+
+
+def adapt_patch_embedding(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module) -> Dict[str, torch.Tensor]:
+    """Fit the checkpoint's patch convolution to the model's input channels (``adapt_input_channels``)."""
+    in_channels = model.patch_embed.proj.in_channels
+    weight = state_dict.get(PATCH_CONV_KEY)
+    if weight is not None and weight.dim() == 4 and weight.shape[1] != in_channels:
+        log.info("patch embedding adapted from %d to %d input channels", weight.shape[1], in_channels)
+        state_dict = {**state_dict, PATCH_CONV_KEY: adapt_input_channels(weight, in_channels)}
+    return state_dict
+
+
 def adapt_imagenet_deit(state_dict: Dict[str, torch.Tensor], model) -> Dict[str, torch.Tensor]:
     """Turn DeiT (ImageNet) weights into PaSST weights.
 
     The square 2-D position embedding of the patches is interpolated (bicubic) to the model's patch grid and
     averaged over time into the frequency embedding and over frequency into the time embedding; the token
     embeddings become ``new_pos_embed``; the RGB patch convolution is summed over its input channels (and
-    spread evenly over ``in_channels``); the 1000-class ImageNet heads are replaced by the model's own.
+    spread evenly over ``in_channels``, ``adapt_input_channels``); the 1000-class ImageNet heads are replaced
+    by the model's own.
     """
     state_dict = dict(state_dict)
     pos_embed = state_dict.pop("pos_embed")
@@ -125,10 +150,8 @@ def adapt_imagenet_deit(state_dict: Dict[str, torch.Tensor], model) -> Dict[str,
     state_dict["new_pos_embed"] = pos_embed[:, :tokens]
     state_dict["freq_new_pos_embed"] = grid.mean(dim=3, keepdim=True)
     state_dict["time_new_pos_embed"] = grid.mean(dim=2, keepdim=True)
-    conv = state_dict["patch_embed.proj.weight"].float()
-    in_channels = model.patch_embed.proj.in_channels
-    summed = conv.sum(dim=1, keepdim=True)
-    state_dict["patch_embed.proj.weight"] = summed.repeat(1, in_channels, 1, 1) / in_channels
+    state_dict[PATCH_CONV_KEY] = adapt_input_channels(state_dict[PATCH_CONV_KEY].float(),
+                                                      model.patch_embed.proj.in_channels)
     own = model.state_dict()
     for key in ("head.weight", "head.bias"):
         state_dict.pop(key, None)
