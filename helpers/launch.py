@@ -33,7 +33,8 @@ def launch(ex, argv: list[str] | None = None):
     if os.environ.get("DDP") and "TORCHELASTIC_RUN_ID" not in os.environ:
         _exec_torchrun(int(os.environ["DDP"]), argv)
     if global_rank() != 0:
-        argv.insert(1, "-u")
+        if not {"-u", "--unobserved"} & set(argv[1:]):
+            argv.insert(1, "-u")
         logging.getLogger().setLevel(logging.WARNING)
     command = next((arg for arg in argv[1:] if not arg.startswith("-")), None)
     observed = command in (None, "with") or command not in UNOBSERVED_COMMANDS
