@@ -58,8 +58,10 @@ def get_training_set(esc50_hdf5: str, fold: int = 1, roll: bool = True, roll_con
                              **options)
 
 
-def get_test_set(esc50_hdf5: str, fold: int = 1, sample_rate: int = 32000, clip_length: float = CLIP_SECONDS,
+def get_test_set(esc50_hdf5: str, fold: int | None = 1, sample_rate: int = 32000, clip_length: float = CLIP_SECONDS,
                  in_mem: bool = False) -> HDF5AudioDataset:
-    """The test fold; clips that fail to decode come back as None (use `collate_drop_failed`)."""
+    """The test fold (`fold=None`: every clip, in file order); clips that fail to decode come back as None
+    (use `collate_drop_failed`)."""
+    indices = None if fold is None else fold_indices(esc50_hdf5, fold, training=False)
     return make_evaluation_set(esc50_hdf5, NUM_CLASSES, sample_rate=sample_rate, clip_length=clip_length,
-                               in_mem=in_mem, indices=fold_indices(esc50_hdf5, fold, training=False))
+                               in_mem=in_mem, indices=indices)

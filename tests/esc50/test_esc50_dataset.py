@@ -51,6 +51,8 @@ def test_training_and_test_sets_have_one_hot_targets_of_their_folds(esc50_file):
     assert waveform.shape == (1, 5 * 32000) and name == "1-10001-A-7.mp3"
     assert target.shape == (50,) and target.sum() == 1 and target.argmax() == 7
     assert {training[i][1] for i in range(5)}.isdisjoint({test[i][1] for i in range(2)})
+    whole = get_test_set(path, fold=None)  # every fold in file order (save_logits)
+    assert [whole[i][1] for i in range(len(whole))] == [row[0].replace(".wav", ".mp3") for row in ROWS]
 
 
 def test_label_file_lists_the_categories(esc50_file):
