@@ -1,0 +1,71 @@
+"""Your own data as `python -m custom prepare` writes it (custom/README.md): one folder holding
+`train_mp3.hdf`, `valid_mp3.hdf` and (optionally) `eval_mp3.hdf`, the label file `class_labels_indices.csv`
+and `dataset.json` (classes, label mode, channels, clips per split).
+
+Clips have any length and are stored at 32 kHz, mono or stereo. Training takes `clip_length`-second crops
+(at a random offset with `random_crop`; shorter clips are zero-padded); evaluation keeps whole clips
+(`clip_length=None`, batch size 1) unless given a length. Targets are multi-hot (one-hot for single-label
+data) packed bits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from torch.utils.data import Dataset
+
+from helpers.data import HDF5AudioDataset, make_evaluation_set, make_training_set
+
+SPLIT_FILES = {"train": "train_mp3.hdf", "valid": "valid_mp3.hdf", "eval": "eval_mp3.hdf"}
+LABEL_FILE = "class_labels_indices.csv"
+INFO_FILE = "dataset.json"
+INFO_KEYS = ("classes", "multi_label", "channels", "sample_rate", "splits")
+
+
+def read_info(base_dir: str | os.PathLike) -> dict:
+    """The `dataset.json` of a prepared folder; errors name the file and the missing keys."""
+    path = os.path.join(base_dir, INFO_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path!r} does not exist: prepare the folder with `python -m custom prepare`")
+    with open(path, encoding="utf-8") as file:
+        try:
+            info = json.load(file)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path!r} is not valid JSON: {error}") from error
+    missing = [key for key in INFO_KEYS if not isinstance(info, dict) or key not in info]
+    if missing:
+        raise ValueError(f"{path!r} lacks key(s) {missing}; rerun `python -m custom prepare`")
+    return info
+
+
+def label_space(base_dir: str | os.PathLike) -> tuple[int | None, bool | None]:
+    """(number of classes, multi-label?) of a prepared folder, or (None, None) when it is not prepared yet."""
+    try:
+        info = read_info(base_dir)
+    except (OSError, ValueError):
+        return None, None
+    return len(info["classes"]), bool(info["multi_label"])
+
+
+def hdf5_path(base_dir: str, split: str) -> str:
+    """The file of `split` (train, valid, eval) in a prepared folder."""
+    return os.path.join(base_dir, SPLIT_FILES[split])
+
+
+def get_training_set(train_hdf5: str, num_classes: int, clip_length: float = 10, random_crop: bool = True,
+                     channels: int = 1, roll: bool = True, roll_conf: dict | None = None,
+                     wavmix: bool | dict = False, **options) -> Dataset:
+    """`clip_length`-second crops of the training clips (random offsets drawn from (seed, epoch, clip) with
+    `random_crop`), augmented; `channels` as `HDF5AudioDataset`. options: sample_rate, gain_augment,
+    ir_augment, ir_path, cut_irs_offset, in_mem, seed."""
+    return make_training_set([train_hdf5], num_classes, clip_length=clip_length, random_crop=random_crop,
+                             channels=channels, roll=roll, roll_conf=roll_conf, wavmix=wavmix, **options)
+
+
+def get_evaluation_set(hdf5_file: str, num_classes: int, clip_length: float | None = None, channels: int = 1,
+                       sample_rate: int = 32000, in_mem: bool = False) -> HDF5AudioDataset:
+    """Whole clips (`clip_length=None`: use batch size 1) or their first `clip_length` seconds; failed clips
+    come back as None (use `collate_drop_failed`)."""
+    return make_evaluation_set(hdf5_file, num_classes, sample_rate=sample_rate, clip_length=clip_length,
+                               in_mem=in_mem, channels=channels)
