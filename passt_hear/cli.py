@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from helpers.data.audio import AudioDecodeError
 from models.weights import CheckpointError
+from passt_hear.events import add_event_options
 from passt_hear.variants import DEFAULT_ARCH, Variant
 from passt_hear.wrapper import PasstWrapper
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--plot", metavar="OUT.png", help="draw the spectrogram and top labels over time; with "
                                                        "several files, OUT-001-<name>.png, …")
     tag.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_event_options(tag)
 
     export = commands.add_parser("export-onnx", help="export the eval-mode model to ONNX",
                                  description="Export waveform-to-logits (mel frontend included) or "
@@ -91,6 +93,7 @@ def plot_path(base: str, index: int, source: str, count: int) -> str:
 
 
 def run_tag(args, parser) -> int:
+    from passt_hear.events import event_dicts, event_settings, file_events, format_events, write_events
     from passt_hear.tagging import audio_files, format_tags, load_labels, tag_file, tags_as_dict
 
     files = audio_files(args.paths)
@@ -99,11 +102,12 @@ def run_tag(args, parser) -> int:
     model = load_model(args, parser).to(args.device)
     try:
         labels = load_labels(args.labels, model.net.num_classes)
+        events = event_settings(args, labels) if (args.events or args.events_out) else None
     except (OSError, ValueError) as error:
         parser.exit(EXIT_USAGE, f"error: {error}\n")
     topk = min(args.topk, len(labels))
-    frame_seconds = args.frame_window if (args.frames or args.plot) else None
-    results, failed = [], 0
+    frame_seconds = args.frame_window if (args.frames or args.plot or events) else None
+    results, failed, all_events = [], 0, []
     for index, path in enumerate(tqdm(files, desc="tagging", unit="file", disable=None)):
         try:
             tags = tag_file(model, path, frame_seconds=frame_seconds, frame_hop_seconds=args.frame_hop,
@@ -119,15 +123,21 @@ def run_tag(args, parser) -> int:
             destination = plot_path(args.plot, index + 1, path, len(files))
             plot_tags(tags, labels, min(topk, 5), destination)
             log.info("wrote %s", destination)
+        found = file_events(tags, labels, *events) if events else []
+        all_events += found
         if not args.frames:
             tags.frames = None
         if args.json:
-            results.append(tags_as_dict(tags, labels, topk))
+            results.append({**tags_as_dict(tags, labels, topk),
+                            **({"events": event_dicts(found)} if args.events else {})})
         else:
-            tqdm.write(format_tags(tags, labels, topk))
+            tqdm.write(format_tags(tags, labels, topk) + (f"\n{format_events(found)}" if args.events else ""))
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    if args.events_out:
+        write_events(args.events_out, all_events)
+        log.info("wrote %d events to %s", len(all_events), args.events_out)
     if failed:
         log.error("%d of %d files could not be tagged", failed, len(files))
     return EXIT_FILES_FAILED if failed else EXIT_OK
