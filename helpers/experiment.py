@@ -98,7 +98,7 @@ def build_module(config: Mapping, task, training: bool = True) -> PaSSTModule:
                                  config["ramp_down_len"], config["last_lr_value"]),
         mixup_alpha=config["mixup_alpha"] if config["use_mixup"] else None,
         with_swa=bool(config["swa"]) and training, nonfinite_loss=config.get("nonfinite_loss", "stop"),
-        compile_net=compile_net and training)
+        compile_net=compile_net and training, eval_windowing=bool(config.get("eval_windowing", False)))
 
 
 def resume_checkpoint(resume: str | None) -> str | None:

@@ -17,6 +17,7 @@ from torch import nn
 from helpers.mixup import mix, mixup_coefficients
 from helpers.swa import AveragedWeights
 from models.weights import check_state_dict
+from models.windowing import windowed_logits
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,15 @@ class PaSSTModule(pl.LightningModule):
     (None: constant). mixup_alpha: None disables spectrogram mixup. with_swa: keep an `AveragedWeights`
     copy (`self.swa`, filled by `helpers.swa.SWACallback`). nonfinite_loss: "stop" raises
     `NonFiniteLossError`, "skip" drops the batch (on every rank). compile_net: `torch.compile` the net
-    in place (state_dict keys unchanged).
+    in place (state_dict keys unchanged). eval_windowing: validate clips longer than the network takes on
+    inference's windows, averaging their logits (`models.windowing.windowed_logits`; whole clips of any
+    length, batch size 1) instead of cutting them.
     """
 
     def __init__(self, net: nn.Module, mel: nn.Module, task, lr: float = 2e-5, weight_decay: float = 1e-4,
                  adamw: bool = True, lr_lambda: Callable[[int], float] | None = None,
                  mixup_alpha: float | None = 0.3, with_swa: bool = False, nonfinite_loss: str = "stop",
-                 compile_net: bool = False):
+                 compile_net: bool = False, eval_windowing: bool = False):
         super().__init__()
         if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
             raise ValueError(f"nonfinite_loss={nonfinite_loss!r}; allowed: {', '.join(NONFINITE_LOSS_ACTIONS)}")
@@ -50,6 +53,7 @@ class PaSSTModule(pl.LightningModule):
                 module.head_dist.requires_grad_(False)
         self.lr, self.weight_decay, self.adamw, self.lr_lambda = lr, weight_decay, adamw, lr_lambda
         self.mixup_alpha = mixup_alpha
+        self.eval_windowing = eval_windowing
         self.nonfinite_loss = nonfinite_loss
         self.swa = AveragedWeights(net) if with_swa else None
         self.validate_swa = True  # set by helpers.swa.SWACallback during fit (upstream: on update epochs only)
@@ -126,10 +130,10 @@ class PaSSTModule(pl.LightningModule):
         if batch is None:  # every clip of the batch failed to decode
             return
         waveforms, _, targets = batch
-        spectrograms = self.spectrograms(waveforms)
+        spectrograms = None if self.eval_windowing else self.spectrograms(waveforms)
         labels, mask = self.task.split(targets)
         for prefix, net in self._validated_networks():
-            logits, _ = net(spectrograms)
+            logits = windowed_logits(net, self.mel, waveforms) if self.eval_windowing else net(spectrograms)[0]
             outputs = self._outputs.setdefault((dataloader_idx, prefix), self._no_outputs())
             outputs["scores"].append(self.task.scores(logits).detach())
             outputs["labels"].append(labels.detach().float())

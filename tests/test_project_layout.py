@@ -6,8 +6,8 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DATASET_FOLDERS = ("audioset", "openmic", "esc50", "fsd50k")
-EXPERIMENTS = ("ex_audioset", "ex_openmic", "ex_esc50", "ex_fsd50k", "config_updates")
+DATASET_FOLDERS = ("audioset", "openmic", "esc50", "fsd50k", "custom")
+EXPERIMENTS = ("ex_audioset", "ex_openmic", "ex_esc50", "ex_fsd50k", "ex_custom", "config_updates")
 
 # layer: (files, top-level modules it must never import) -- see ARCHITECTURE.md
 LAYERS = {
