@@ -46,9 +46,9 @@ def multi_label(tmp_path_factory):
     return root
 
 
-def updates(root, epochs=EPOCHS, **extra):
+def updates(root, epochs=EPOCHS, data="data", **extra):
     """Tiny passt_tiny training on 1 s crops; no mel masking (it would erase what a from-scratch model learns)."""
-    return tiny_training_updates(str(root / "data"), 1, {
+    return tiny_training_updates(str(root / data), 1, {
         "models.mel.freqm": 0, "models.mel.timem": 0, "models.net.s_patchout_t": 1, "datasets.valid.num_workers": 0,
         "datasets.eval.num_workers": 0, "trainer.max_epochs": epochs, "trainer.check_val_every_n_epoch": 2,
         "swa_epoch_start": epochs - 1, "warm_up_len": 1, "ramp_down_start": epochs // 2, "ramp_down_len": epochs // 2,
@@ -65,7 +65,7 @@ def run(root, command=None, **config_updates):
 def test_single_label_data_trains_with_cross_entropy_well_above_chance(single_label):
     result = run(single_label, **updates(single_label))
     assert result["valid_val.clips"] == 12 and result["epochs"] == EPOCHS
-    assert result["best_valid_acc"] >= 0.75 and result["valid_acc"] >= 0.6  # chance: 1/3
+    assert result["best_valid_acc"] >= 0.75 and result["valid_acc"] >= 0.6  # chance: 1/3; measured: 1.0
     assert "valid_ap" not in result and result["best_checkpoint"].endswith(".ckpt")
 
 
@@ -74,11 +74,19 @@ def test_multi_label_data_trains_with_bce_well_above_chance_and_scores_the_eval_
     chance = float(targets.mean())  # the mAP of scores that know nothing: the positive rate
     result = run(multi_label, **updates(multi_label))
     assert result["valid_val.clips"] == 12 and result["eval_val.clips"] == 6
-    assert result["best_valid_ap"] >= chance + 0.25 and result["valid_ap"] >= chance + 0.15
+    assert result["best_valid_ap"] >= chance + 0.2 and result["valid_ap"] >= chance + 0.15  # measured: 0.80 vs 0.5
     assert 0 <= result["eval_ap"] <= 1 and "valid_acc" not in result
     evaluated = run(multi_label, "evaluate_only", **updates(multi_label), evaluate_split="eval",
                     **{"models.net.checkpoint": result["best_checkpoint"]})
     assert evaluated["eval_ap"] == pytest.approx(result["eval_ap"], abs=1e-6) and evaluated["eval_excluded_clips"] == 0
+
+
+def test_stereo_data_trains_a_two_channel_network(single_label):
+    prepare(single_label / "audio", single_label / "stereo", fractions=(0.6, 0.4, 0.0), channels=2, workers=1)
+    result = run(single_label, **updates(single_label, epochs=2, data="stereo", **{"models.net.in_channels": 2}))
+    assert result["valid_val.clips"] == 12 and 0 <= result["valid_acc"] <= 1
+    state_dict = torch.load(result["last_checkpoint"], weights_only=True)["state_dict"]
+    assert state_dict["net.patch_embed.proj.weight"].shape[1] == 2
 
 
 def test_the_fine_tuned_checkpoint_tags_files_with_the_users_classes(single_label, capsys):
