@@ -30,6 +30,9 @@ RELEASE_ALIASES = {"passt_s_ap476": "passt_s_swa_p16_128_ap476", "passt_s_ap472"
                    "passt_s_20sec": "passt_s_f128_20sec_p16_s10_ap474",
                    "passt_s_30sec": "passt_s_f128_30sec_p16_s10_ap473"}
 
+# Where `kd_ensemble_many` expects the teacher logits: `save_logits with ensemble_many out=teacher_logits/ensemble_many/`
+KD_TEACHER_DIR = "teacher_logits/ensemble_many/"
+
 # The demo: a tiny PaSST on the synthetic dataset of audioset/prepare_scripts/make_demo_dataset.py.
 DEMO_DATA_DIR = "demo_data/"
 DEMO_CLASSES = 10
@@ -92,6 +95,15 @@ def add_configs(ex, with_demo: bool = False, clip_length_presets: bool = False) 
                                            "pretrained": True, "fstride": None, "tstride": None}}},
              f"ensemble of {len(members)} AudioSet release models (strides "
              + ", ".join(sorted({str(member[1]) for member in members})) + ")")
+    # knowledge distillation (README "Reproducing a distilled PaSST"): kd.teacher_weight weighs the teacher term
+    _add(ex, "kd_efficientat", {"kd": {"teacher_weight": 0.9, "temperature": 1.0}},
+         "EfficientAT's distillation recipe: 90% teacher (its kd_lambda=0.1 weighs the labels), temperature 1")
+    _add(ex, "kd_ensemble_many", {"kd": {"teacher_logits": KD_TEACHER_DIR, "teacher_weight": 0.9, "temperature": 1.0}},
+         f"distil from ensemble_many's stored logits ({KD_TEACHER_DIR}, written by save_logits), 90% teacher")
+    _add(ex, "student_depth7", {"models": {"net": {"cut_depth": 5}}},
+         "a depth-7 student: blocks 1-5 of the 12 removed (upstream's cut_depth), as PaSST-L")
+    _add(ex, "student_s16", {"models": {"net": {"fstride": 16, "tstride": 16, "s_patchout_t": 25, "s_patchout_f": 4}}},
+         "a stride-16 PaSST-S student (no patch overlap: 8x62 patches, patchout t 25, f 4)")
     if with_demo:
         _add(ex, "demo", {
             "lr": 1e-3, "weight_decay": 1e-4, "use_mixup": True, "mixup_alpha": 0.3,

@@ -35,6 +35,10 @@ class MultiLabel:
             return loss.mean(dim=1)
         return (loss * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
+    def soft_target_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B,) BCE against soft targets (e.g. the teacher's sigmoid outputs), averaged over all classes."""
+        return MultiLabel.per_clip_loss(self, logits, targets, None)
+
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())
 
@@ -101,8 +105,65 @@ class MultiClass:
     def per_clip_loss(self, logits, labels, mask):
         return F.cross_entropy(logits.float(), labels.float(), reduction="none")
 
+    def soft_target_loss(self, logits, targets):
+        """(B,) cross-entropy against soft targets (e.g. the teacher's softmax outputs)."""
+        return self.per_clip_loss(logits, targets, None)
+
     def scores(self, logits):
         return torch.softmax(logits.float(), dim=1)
 
     def metrics(self, scores, labels, mask):
         return {"acc": metrics.accuracy(scores.cpu().numpy(), labels.cpu().numpy())}
+
+
+class Distilled:
+    """Knowledge distillation on top of a task: targets carry the teacher's targets of `classes` classes and
+    a has-teacher flag after the task's own values (`helpers.data.teacher.TeacherTargets`); evaluation targets
+    without them are plain task targets.
+
+    Per clip: (1 - w) * task loss(labels) + w * task loss(teacher targets) where the clip has a teacher row,
+    the task loss alone where it has none (w = `teacher_weight`: 0 is plain training, 1 the teacher alone).
+    The mask of a masked task applies to the label term only. Mixup mixes the teacher's targets as the labels;
+    a mix has a teacher target only if both clips have one.
+    """
+
+    def __init__(self, task, classes: int, teacher_weight: float, target_width: int | None = None):
+        if not 0.0 <= teacher_weight <= 1.0:
+            raise ValueError(f"kd.teacher_weight must lie in [0, 1], got {teacher_weight}")
+        self.task, self.classes, self.teacher_weight = task, int(classes), float(teacher_weight)
+        self.target_width = int(target_width if target_width is not None else classes)  # the task's own values
+        self.monitor = task.monitor
+
+    def __getattr__(self, name):  # n_labels and the like come from the task
+        return getattr(self.__dict__["task"], name)
+
+    def split(self, target):
+        if target.shape[-1] == self.target_width:
+            return self.task.split(target)
+        if target.shape[-1] != self.target_width + self.classes + 1:
+            raise ValueError(f"expected targets of {self.target_width} values (+ {self.classes} teacher targets "
+                             f"and a flag in training), got width {target.shape[-1]}")
+        labels, mask = self.task.split(target[:, :self.target_width])
+        return labels, (mask, target[:, self.target_width:-1], target[:, -1])
+
+    def mix(self, labels, mask, partners, lam):
+        if not isinstance(mask, tuple):
+            return self.task.mix(labels, mask, partners, lam)
+        own_mask, teacher, has_teacher = mask
+        labels, own_mask = self.task.mix(labels, own_mask, partners, lam)
+        return labels, (own_mask, mix(teacher, partners, lam), torch.minimum(has_teacher, has_teacher[partners]))
+
+    def per_clip_loss(self, logits, labels, mask):
+        if not isinstance(mask, tuple):
+            return self.task.per_clip_loss(logits, labels, mask)
+        own_mask, teacher, has_teacher = mask
+        label_term = self.task.per_clip_loss(logits, labels, own_mask)
+        teacher_term = self.task.soft_target_loss(logits, teacher)
+        distilled = (1.0 - self.teacher_weight) * label_term + self.teacher_weight * teacher_term
+        return torch.where(has_teacher > 0.5, distilled, label_term)
+
+    def scores(self, logits):
+        return self.task.scores(logits)
+
+    def metrics(self, scores, labels, mask):
+        return self.task.metrics(scores, labels, None if isinstance(mask, tuple) else mask)

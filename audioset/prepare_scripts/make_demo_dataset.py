@@ -110,14 +110,15 @@ def synthesize_clip(labels: list[int], n_classes: int, clip_samples: int, sample
 
 
 def _write_split(path: str, split_seed: int, n_clips: int, n_classes: int, clip_samples: int, sample_rate: int,
-                 seed: int, prefix: str) -> None:
+                 seed: int, prefix: str, max_events: int = 3) -> None:
     codec = PackedBitsTargets(n_classes)
     with HDF5DatasetWriter(path, codec) as writer:
         for clip_number in range(n_clips):
             rng = np.random.default_rng([seed, split_seed, clip_number])
             first = clip_number % n_classes  # every class occurs once n_clips >= n_classes
             others = rng.permutation([c for c in range(n_classes) if c != first])
-            labels = [first, *others[:int(rng.integers(0, min(2, n_classes - 1), endpoint=True))].tolist()]
+            extra = int(rng.integers(0, min(max_events - 1, n_classes - 1), endpoint=True))
+            labels = [first, *others[:extra].tolist()]
             waveform = synthesize_clip(labels, n_classes, clip_samples, sample_rate, rng)
             target = np.zeros(n_classes, dtype=np.float32)
             target[labels] = 1
@@ -126,12 +127,15 @@ def _write_split(path: str, split_seed: int, n_clips: int, n_classes: int, clip_
 
 def make_demo_dataset(out_dir: str | os.PathLike, n_train: int = 200, n_eval: int = 60, n_unbalanced: int = 40,
                       n_classes: int = 10, sample_rate: int = 32000, clip_length: float = 5.0,
-                      seed: int = 0) -> dict[str, str]:
+                      seed: int = 0, max_events: int = 3) -> dict[str, str]:
     """Write the demo dataset under `out_dir` and return its paths:
     `balanced_train_hdf5`, `unbalanced_train_hdf5` (skipped when n_unbalanced=0), `eval_hdf5` (all
-    in `out_dir/mp3/`), and `label_file` (`out_dir/class_labels_indices.csv`, n_classes rows)."""
+    in `out_dir/mp3/`), and `label_file` (`out_dir/class_labels_indices.csv`, n_classes rows). Each clip
+    holds 1 to `max_events` events of distinct classes."""
     if n_classes < 2:
         raise ValueError(f"need at least 2 classes, got n_classes={n_classes}")
+    if max_events < 1:
+        raise ValueError(f"need at least 1 event per clip, got max_events={max_events}")
     if clip_length < EVENT_SECONDS[1]:
         raise ValueError(f"clip_length must be >= {EVENT_SECONDS[1]} s to hold an event, got {clip_length}")
     out_dir = os.fspath(out_dir)
@@ -149,7 +153,7 @@ def make_demo_dataset(out_dir: str | os.PathLike, n_train: int = 200, n_eval: in
             raise ValueError(f"{key}: need at least one clip, got {n_clips}")
         paths[key] = os.path.join(out_dir, "mp3", file_name)
         started = time.perf_counter()
-        _write_split(paths[key], split_seed, n_clips, n_classes, clip_samples, sample_rate, seed, prefix)
+        _write_split(paths[key], split_seed, n_clips, n_classes, clip_samples, sample_rate, seed, prefix, max_events)
         logger.info("wrote %d clips to %s in %.1f s", n_clips, paths[key], time.perf_counter() - started)
     return paths
 

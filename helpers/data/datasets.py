@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from typing import Callable, Sequence
 
 import h5py
 import numpy as np
@@ -15,6 +16,7 @@ from helpers.data.augment import WaveformAugment, build_training_pipeline, mix_t
 from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
                                validate_hdf5)
 from helpers.data.seeding import ItemRandom
+from helpers.data.teacher import MixWithTeacher
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ class HDF5AudioDataset(Dataset):
     - `channels=1` mono-mixes each clip; `channels=N` keeps N-channel clips' channels (mono clips are
       repeated N times; other channel counts fail to decode, see below).
     - `augment` applies `WaveformAugment(gain_augment, ir_augment, ir_path, cut_irs_offset=...)` per clip.
+    - `target_extension(row)` values are appended to the target of file row `row` (the row actually read,
+      also for a replacement clip): the teacher's targets in distillation (`helpers.data.teacher`).
     - `in_mem` reads the whole file into memory once.
     - A clip that fails to decode is logged once per process and remembered. In training it is replaced
       by a deterministically chosen other clip; with `training=False` the item is None (drop it with
@@ -43,7 +47,7 @@ class HDF5AudioDataset(Dataset):
                  ir_augment: float = 0.0, ir_path: str | None = None, in_mem: bool = False,
                  training: bool = True, target_decoder: TargetCodec | None = None, random_crop: bool = False,
                  seed: int = 0, max_replacement_attempts: int = 20, indices=None, cut_irs_offset: int | None = None,
-                 channels: int = 1):
+                 channels: int = 1, target_extension: Callable[[int], np.ndarray] | None = None):
         self.hdf5_file = os.fspath(hdf5_file)
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
@@ -67,6 +71,7 @@ class HDF5AudioDataset(Dataset):
         self.seed = int(seed)
         self.random = ItemRandom(seed)
         self.max_replacement_attempts = int(max_replacement_attempts)
+        self.target_extension = target_extension
         self._file_bytes = None
         if in_mem:
             logger.info("loading %s into memory", self.hdf5_file)
@@ -127,6 +132,8 @@ class HDF5AudioDataset(Dataset):
         if self.augmenter is not None:
             waveform = self.augmenter(waveform, rng)
         target = self.target_decoder.decode(file[TARGET_KEY][index])
+        if self.target_extension is not None:  # e.g. the teacher's targets of this file row (distillation)
+            target = np.concatenate([target, self.target_extension(index)])
         return waveform.reshape(self.channels, -1), name, target
 
     def _note_failure(self, index: int, error: AudioDecodeError) -> None:
@@ -177,22 +184,30 @@ def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, 
                       roll: bool = True, roll_conf: dict | None = None, wavmix: bool | dict = False, seed: int = 0,
                       target_decoder: TargetCodec | None = None, mix_targets=None,
                       dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None,
-                      cut_irs_offset: int | None = None, channels: int = 1) -> Dataset:
+                      cut_irs_offset: int | None = None, channels: int = 1,
+                      target_extensions: Sequence | None = None) -> Dataset:
     """A training set over one or more files (concatenated in order), with per-clip augmentation
     (gain/IR), then roll and waveform mixup (see `build_training_pipeline`). `indices` selects rows
-    and needs a single file; `channels` as for `HDF5AudioDataset`."""
+    and needs a single file; `channels` as for `HDF5AudioDataset`; `target_extensions`: one
+    `target_extension` (or None) per file."""
     if indices is not None and len(hdf5_files) != 1:
         raise ValueError(f"indices select rows of one file, got {len(hdf5_files)} files")
     augment = bool(gain_augment) or ir_augment > 0
+    extensions = list(target_extensions) if target_extensions is not None else [None] * len(hdf5_files)
+    if len(extensions) != len(hdf5_files):
+        raise ValueError(f"{len(extensions)} target extensions for {len(hdf5_files)} files")
     parts = [dataset_class(path, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
                            augment=augment, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
                            in_mem=in_mem, training=True, target_decoder=target_decoder, random_crop=random_crop,
                            seed=seed + 1000 * number, indices=indices, cut_irs_offset=cut_irs_offset,
-                           channels=channels)
-             for number, path in enumerate(hdf5_files)]
+                           channels=channels, target_extension=extension)
+             for number, (path, extension) in enumerate(zip(hdf5_files, extensions))]
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    mix_targets = mix_targets or mix_targets_linear
+    if any(extension is not None for extension in extensions):
+        mix_targets = MixWithTeacher(mix_targets, classes_num)
     return build_training_pipeline(dataset, roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed,
-                                   mix_targets=mix_targets or mix_targets_linear)
+                                   mix_targets=mix_targets)
 
 
 def make_evaluation_set(hdf5_file: str | os.PathLike, classes_num: int, *, sample_rate: int = 32000,
