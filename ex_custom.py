@@ -112,7 +112,7 @@ def loaders(config, training=True):
 
 def checked(config, training=True, with_files=True):
     dataset = config["basedataset"]
-    if with_files and dataset["num_of_classes"] is None:
+    if dataset["num_of_classes"] is None and (with_files or config["models"]["net"]["n_classes"] is None):
         raise ConfigError(f"invalid config:\n  basedataset.base_dir: {dataset['base_dir']!r} holds no prepared "
                           f"dataset ({custom.INFO_FILE}); run `python -m custom prepare AUDIO_DIR --out "
                           f"{dataset['base_dir']}`")

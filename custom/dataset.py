@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+from types import MappingProxyType
 
 from torch.utils.data import Dataset
 
 from helpers.data import HDF5AudioDataset, make_evaluation_set, make_training_set
 
-SPLIT_FILES = {"train": "train_mp3.hdf", "valid": "valid_mp3.hdf", "eval": "eval_mp3.hdf"}
+SPLIT_FILES = MappingProxyType({"train": "train_mp3.hdf", "valid": "valid_mp3.hdf", "eval": "eval_mp3.hdf"})
 LABEL_FILE = "class_labels_indices.csv"
 INFO_FILE = "dataset.json"
 INFO_KEYS = ("classes", "multi_label", "channels", "sample_rate", "splits")

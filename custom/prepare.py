@@ -24,6 +24,7 @@ import posixpath
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Sequence
 
 import numpy as np
@@ -36,8 +37,8 @@ from helpers.data.prepare import AUDIO_EXTENSIONS, convert_files_to_mp3, find_au
 logger = logging.getLogger(__name__)
 
 SPLITS = tuple(SPLIT_FILES)
-SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid",
-               "eval": "eval", "evaluation": "eval", "test": "eval"}
+SPLIT_NAMES = MappingProxyType({"train": "train", "training": "train", "valid": "valid", "val": "valid",
+                                "validation": "valid", "eval": "eval", "evaluation": "eval", "test": "eval"})
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 SKIPPED_FILE = "skipped.tsv"
 MP3_SETTINGS_FILE = "settings.json"
