@@ -62,6 +62,11 @@ _ARCHS = [
              stride=(14, 14), description="PaSST-S, stride 14, SWA, AudioSet mAP .471"),
     _release("passt_s_p16_s14_128_ap469", "v0.0.2-audioset/passt-s-f128-p16-s14-ap.469.pt",
              stride=(14, 14), description="PaSST-S, stride 14, AudioSet mAP .469"),
+    _release("passt_b_f128_p16_s16_ap_459", "v.0.0.7-audioset/passt-b-f128-p16-s16-ap.459.pt", stride=(16, 16),
+             description="PaSST-B: trained without patchout, stride 16 (as its file name says), AudioSet mAP .459"),
+    _release("passt_u600_f128_p16_s16_ap_460", "v.0.0.7-audioset/passt-u600-f128-p16-s16-ap.460.pt",
+             stride=(16, 16), description="PaSST-U600: trained with unstructured patchout of 600 patches, stride 16 "
+                                          "(as its file name says), AudioSet mAP .460"),
     _release("passt_s_swa_p16_s16_128_ap473", "v0.0.2-audioset/passt-s-f128-p16-s16-ap.473-swa.pt",
              stride=(16, 16), description="PaSST-S-N (no overlap), stride 16, SWA, AudioSet mAP .473"),
     _release("passt_s_p16_s16_128_ap468", "v0.0.2-audioset/passt-s-f128-p16-s16-ap.468.pt",
@@ -84,6 +89,9 @@ _ARCHS = [
     _release("openmic2008_passt_u_f128_p16_s10_ap85",
              "v0.0.4-openmic/openmic2008.passt-u-f128-p16-s10-ap.85.pt", n_classes=20,
              description="PaSST-U fine-tuned on OpenMIC-2018 (20 instruments), mAP .85"),
+    _release("openmic_passt_s_f128_10sec_p16_s10_ap85", "v0.0.5/openmic-passt-s-f128-10sec-p16-s10-ap.85.pt",
+             n_classes=20, description="PaSST-S fine-tuned on OpenMIC-2018 (20 instruments), mAP .85: "
+                                       "hear21passt's 'openmic'"),
     _release("fsd50k_passt_s_f128_p16_s10_ap655", "v0.0.5/fsd50k-passt-s-f128-p16-s10-ap.655.pt",
              n_classes=200, input_size=(128, 2000), clip_length=20,
              description="PaSST-S fine-tuned on FSD50K (200 classes), mAP .655"),
@@ -98,13 +106,17 @@ _ARCHS = [
 
 ARCHITECTURES = MappingProxyType({arch.name: arch for arch in _ARCHS})
 
-# Short names used by the hear21passt inference package.
+# The names of the hear21passt inference package (0.0.26), its ``get_model`` short names and its weight names,
+# each for the same release file as there. Its openmic2008 module asks for "openmic2008", a name its get_model
+# does not know; here that name is the OpenMIC PaSST-U.
 ALIASES = MappingProxyType({
     "passt_20sec": "passt_s_f128_20sec_p16_s10_ap474",
+    "passt-s-f128-20sec-p16-s10-ap474-swa": "passt_s_f128_20sec_p16_s10_ap474",
     "passt_30sec": "passt_s_f128_30sec_p16_s10_ap473",
+    "passt-s-f128-30sec-p16-s10-ap473-swa": "passt_s_f128_30sec_p16_s10_ap473",
     "stfthop100": "passt_s_swa_f128_stfthop100_p16_s10_ap473",
     "stfthop160": "passt_s_swa_f128_stfthop160_p16_s10_ap473",
-    "openmic": "openmic2008_passt_u_f128_p16_s10_ap85_swa",
+    "openmic": "openmic_passt_s_f128_10sec_p16_s10_ap85",
     "openmic2008": "openmic2008_passt_u_f128_p16_s10_ap85_swa",
     "fsd50k": "fsd50k_passt_s_f128_p16_s10_ap655",
     "fsd50k-n": "fsd50k_passt_s_n_f128_p16_s16_ap642",
