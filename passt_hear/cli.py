@@ -23,6 +23,12 @@ log = logging.getLogger("passt_hear")
 
 EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE = 0, 1, 2
 
+# How ``tag`` windows audio longer than the network takes: its own way by default, or hear21passt's.
+TAG_WINDOWINGS = {
+    "end_aligned": dict(windowing="end_aligned", window_seconds=None),  # longest windows, the last at the end
+    "centred": dict(windowing="centred"),  # the HEAR API's (hear21passt's): clip-length windows, reflected ends
+}
+
 
 def positive_float(text: str) -> float:
     value = float(text)
@@ -63,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--frame-hop", type=positive_float, default=0.5, help="frame hop in s (default 0.5)")
     tag.add_argument("--plot", metavar="OUT.png", help="draw the spectrogram and top labels over time; with "
                                                        "several files, OUT-001-<name>.png, …")
+    tag.add_argument("--windowing", choices=sorted(TAG_WINDOWINGS), default="end_aligned",
+                     help="audio longer than the network takes: windows as long as it takes, the last one ending "
+                          "with the audio (end_aligned, default), or the HEAR API's (hear21passt's) clip-length "
+                          "windows over the audio reflected at its ends (centred)")
     tag.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     add_event_options(tag)
 
@@ -78,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_model(args, parser) -> PasstWrapper:
-    """The logits-mode model of ``--arch`` / ``--checkpoint``; a bad name or file exits with status 2."""
+    """The logits-mode model of ``--arch`` / ``--checkpoint`` (and ``--windowing``); a bad name or file exits
+    with status 2."""
+    windowing = TAG_WINDOWINGS[getattr(args, "windowing", "end_aligned")]
     try:
-        return Variant(args.arch).get_basic_model(mode="logits", checkpoint=args.checkpoint).eval()
+        return Variant(args.arch).get_basic_model(mode="logits", checkpoint=args.checkpoint, **windowing).eval()
     except (CheckpointError, ValueError) as error:
         parser.exit(EXIT_USAGE, f"error: {error}\n")
 

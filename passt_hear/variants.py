@@ -44,12 +44,20 @@ def build_mel(arch: str = DEFAULT_ARCH) -> AugmentMelSTFT:
     return AugmentMelSTFT(hopsize=get_arch(arch).mel_hopsize)
 
 
+# hear21passt's keyword arguments in milliseconds, and the wrapper options (in their units) that they set.
+HEAR21PASST_MS_OPTIONS = {"scene_hop": ("hop_seconds", 1e-3), "max_model_window": ("window_seconds", 1e-3),
+                          "timestamp_hop": ("timestamp_hop_ms", 1.0)}
+# hear21passt takes the embedding sizes as arguments; here they follow from the model and are only checked.
+HEAR21PASST_SIZES = ("scene_embedding_size", "timestamp_embedding_size")
+
+
 @dataclass(frozen=True)
 class Variant:
-    """A pretrained model and how the HEAR API windows it.
+    """A pretrained model and how the HEAR API windows it, as the ``hear21passt`` module of the same name.
 
-    ``scene_hop_seconds``: hop between the windows of audio longer than the network takes (None: a quarter
-    of the window). ``timestamp_windows_ms``: window lengths whose outputs are concatenated per timestamp;
+    Audio longer than the network takes (10 s, 20 s or 30 s) is cut into centred windows of that length (see
+    ``passt_hear.wrapper``), ``scene_hop_seconds`` apart (None: a quarter of the window).
+    ``timestamp_windows_ms``: window lengths whose outputs are concatenated per timestamp;
     ``timestamp_mel_frames``: mel frames appended per timestamp (0: none).
     """
     arch: str
@@ -58,22 +66,50 @@ class Variant:
     timestamp_hop_ms: float = 50.0
     timestamp_mel_frames: int = 0
 
-    def get_basic_model(self, mode: str = "logits", arch: Optional[str] = None, checkpoint: Optional[str] = None,
-                        pretrained: bool = True, **wrapper_options) -> PasstWrapper:
-        """The waveform model: ``.mel`` then ``.net``; ``arch`` overrides the variant's architecture."""
+    def wrapper_options(self, **options) -> Tuple[dict, dict]:
+        """``PasstWrapper`` options of this variant, updated by ``options``, and the embedding sizes to check.
+
+        ``options`` are the wrapper's, or hear21passt's: ``scene_hop``, ``max_model_window``, ``timestamp_hop``
+        (ms), ``timestamp_window`` (ms; scales every timestamp window, as in hear21passt's 2-level modules),
+        ``scene_embedding_size``, ``timestamp_embedding_size``.
+        """
+        result = dict(hop_seconds=self.scene_hop_seconds, timestamp_windows_ms=self.timestamp_windows_ms,
+                      timestamp_hop_ms=self.timestamp_hop_ms, timestamp_mel_frames=self.timestamp_mel_frames)
+        for name, (option, scale) in HEAR21PASST_MS_OPTIONS.items():
+            if name in options:
+                result[option] = options.pop(name) * scale
+        if "timestamp_window" in options:
+            scale = options.pop("timestamp_window") / self.timestamp_windows_ms[0]
+            result["timestamp_windows_ms"] = tuple(window * scale for window in self.timestamp_windows_ms)
+        sizes = {name: options.pop(name) for name in HEAR21PASST_SIZES if name in options}
+        result.update(options)
+        return result, sizes
+
+    def get_basic_model(self, mode: str = "all", arch: Optional[str] = None, checkpoint: Optional[str] = None,
+                        pretrained: bool = True, **options) -> PasstWrapper:
+        """The waveform model: ``.mel`` then ``.net``; ``arch`` overrides the variant's architecture.
+
+        ``options``: see ``wrapper_options``; a given embedding size that the model does not have is an error.
+        """
         arch = arch or self.arch
-        options = dict(hop_seconds=self.scene_hop_seconds, timestamp_windows_ms=self.timestamp_windows_ms,
-                       timestamp_hop_ms=self.timestamp_hop_ms, timestamp_mel_frames=self.timestamp_mel_frames)
-        options.update(wrapper_options)
-        return PasstWrapper(build_mel(arch), build_net(arch, checkpoint, pretrained), mode=mode, **options)
+        wrapper_options, sizes = self.wrapper_options(**options)
+        model = PasstWrapper(build_mel(arch), build_net(arch, checkpoint, pretrained), mode=mode, **wrapper_options)
+        for name, size in sizes.items():
+            if getattr(model, name) != size:
+                raise ValueError(f"{name}={size} does not match the model: {arch} in mode {mode!r} gives "
+                                 f"{getattr(model, name)}")
+        return model
 
     def load_model(self, model_file_path: str = "", mode: str = "all", device: Optional[str] = None,
-                   **wrapper_options) -> PasstWrapper:
-        """HEAR ``load_model``: weights from ``model_file_path``, or the release weights when it is empty.
-
-        The model is in eval mode, on ``device`` (default: CUDA when available).
-        """
-        model = self.get_basic_model(mode=mode, checkpoint=model_file_path or None, **wrapper_options)
+                   model_path: str = "", **options) -> PasstWrapper:
+        """HEAR ``load_model``: weights from ``model_file_path`` (hear21passt's name: ``model_path``), or the
+        release weights when it is empty. The model is in eval mode, on ``device`` (default: CUDA when
+        available); ``options`` as for ``get_basic_model``."""
+        if model_file_path and model_path and model_file_path != model_path:
+            raise ValueError(f"model_file_path={model_file_path!r} and model_path={model_path!r} name different "
+                             f"files; pass one")
+        checkpoint = model_file_path or model_path or None
+        model = self.get_basic_model(mode=mode, checkpoint=checkpoint, **options)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return model.to(device).eval()
 

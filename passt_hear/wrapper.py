@@ -2,9 +2,11 @@
 
 Lengths the wrapper handles:
 
-* audio that fits the network's time embedding runs in one pass (audio shorter than one patch is zero-padded);
-* longer audio is cut into overlapping windows (``window_seconds`` long, every ``hop_seconds``, the last one
-  aligned to the end of the audio, no padding); the outputs of the windows are averaged;
+* audio up to one window (``window_seconds``) runs in one pass (audio shorter than one patch is zero-padded);
+* longer audio is cut into overlapping windows, ``window_seconds`` long, every ``hop_seconds``, and the outputs
+  of the windows are averaged. ``windowing="centred"`` (the default, as ``hear21passt`` 0.0.26) centres them
+  on ``0, hop, 2·hop, …`` samples of the audio reflected by half a window at both ends, as many as fit;
+  ``windowing="end_aligned"`` starts them at ``0, hop, …`` without padding, the last one ending with the audio;
 * timestamp outputs (HEAR) come from short windows centred on ``0, hop, 2·hop, …`` ms, the audio reflected at
   both ends so that the first and last windows are full.
 
@@ -18,16 +20,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.windowing import end_aligned_starts, longest_input_samples, shortest_input_samples
+
 MODES = ("logits", "embed_only", "all")
+WINDOWINGS = ("centred", "end_aligned")
 
 
-def window_starts(n_samples: int, window: int, hop: int) -> List[int]:
-    """Start samples of ``window``-long windows every ``hop`` samples; the last one ends with the audio."""
+def centred_starts(n_samples: int, window: int, hop: int) -> List[int]:
+    """Centred windows: starts (negative ones reach into the reflected audio) of windows centred on ``0, hop,
+    2·hop, …``, as many as fit in the audio padded by ``window // 2`` at both ends; one window if it fits.
+
+    (End-aligned windows: ``models.windowing.end_aligned_starts``.)
+    """
     if window <= 0 or hop <= 0:
         raise ValueError(f"window ({window}) and hop ({hop}) must be positive sample counts")
     if n_samples <= window:
         return [0]
-    return list(range(0, n_samples - window, hop)) + [n_samples - window]
+    pad = window // 2
+    return [i * hop - pad for i in range((n_samples + 2 * pad - window) // hop + 1)]
+
+
+def reflect_pad(waveform: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """``(batch, samples)`` padded by reflection, or with zeros where the audio is too short to reflect."""
+    if left == right == 0:
+        return waveform
+    mode = "reflect" if waveform.shape[1] > max(left, right) else "constant"
+    return F.pad(waveform.unsqueeze(1), (left, right), mode=mode).squeeze(1)
 
 
 def centred_timestamps_ms(n_samples: int, sample_rate: int, hop_ms: float) -> torch.Tensor:
@@ -41,18 +59,23 @@ class PasstWrapper(nn.Module):
     """``mel`` (waveform → log-mel) followed by ``net`` (PaSST); input ``(batch, samples)`` at ``mel.sr``.
 
     ``mode``: ``"logits"`` (n_classes), ``"embed_only"`` (embed_dim) or ``"all"`` (logits then embedding,
-    concatenated). ``window_seconds=None`` uses the longest window the network's time embedding takes;
-    ``hop_seconds=None`` a quarter of the window. ``timestamp_windows_ms`` lists the window lengths whose
-    outputs are concatenated for each timestamp, ``timestamp_mel_frames`` (0 = none) appends that many
-    flattened mel frames around each timestamp. ``window_batch_size`` bounds how many windows run at once.
+    concatenated). ``window_seconds=None`` uses the longest window the network's time embedding takes, in
+    whole seconds for centred windowing (10 s, 20 s, 30 s for the release models); ``hop_seconds=None`` a
+    quarter of the window; ``windowing``: ``"centred"`` or ``"end_aligned"`` (see the
+    module docstring). ``timestamp_windows_ms`` lists the window lengths whose outputs are concatenated for
+    each timestamp, ``timestamp_mel_frames`` (0 = none) appends that many flattened mel frames around each
+    timestamp. ``window_batch_size`` bounds how many windows run at once (at least one per sound).
     """
 
     def __init__(self, mel: nn.Module, net: nn.Module, mode: str = "all", window_seconds: Optional[float] = None,
-                 hop_seconds: Optional[float] = None, timestamp_windows_ms: Sequence[float] = (160.0,),
-                 timestamp_hop_ms: float = 50.0, timestamp_mel_frames: int = 0, window_batch_size: int = 32):
+                 hop_seconds: Optional[float] = None, windowing: str = "centred",
+                 timestamp_windows_ms: Sequence[float] = (160.0,), timestamp_hop_ms: float = 50.0,
+                 timestamp_mel_frames: int = 0, window_batch_size: int = 32):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode={mode!r} is not one of {', '.join(MODES)}")
+        if windowing not in WINDOWINGS:
+            raise ValueError(f"windowing={windowing!r} is not one of {', '.join(WINDOWINGS)}")
         for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
@@ -68,6 +91,7 @@ class PasstWrapper(nn.Module):
         self.mode = mode
         self.window_seconds = window_seconds
         self.hop_seconds = hop_seconds
+        self.windowing = windowing
         self.timestamp_windows_ms = tuple(float(w) for w in timestamp_windows_ms)
         self.timestamp_hop_ms = float(timestamp_hop_ms)
         self.timestamp_mel_frames = int(timestamp_mel_frames)
@@ -101,21 +125,20 @@ class PasstWrapper(nn.Module):
     @property
     def min_window_samples(self) -> int:
         """The shortest audio that gives one full patch; shorter audio is zero-padded to this length."""
-        return (self.net.patch_size - 1) * self.mel.hopsize + 1
+        return shortest_input_samples(self.net, self.mel.hopsize)
 
     @property
     def max_window_samples(self) -> int:
         """The longest audio whose patch grid fits the network's time embedding."""
-        time_positions = self.net.time_new_pos_embed.shape[3]
-        stride = self.net.stride[1]
-        max_frames = (time_positions - 1) * stride + self.net.patch_size + stride - 1
-        return max_frames * self.mel.hopsize
+        return longest_input_samples(self.net, self.mel.hopsize)
 
     @property
     def window_samples(self) -> int:
-        """Length of the windows that long audio is cut into."""
+        """Length of the windows that long audio is cut into (and the longest audio run in one pass)."""
         longest = self.max_window_samples
         if self.window_seconds is None:
+            if self.windowing == "centred":  # hear21passt's clip-length windows: whole seconds
+                return longest // self.sample_rate * self.sample_rate or longest
             return longest
         window = round(self.window_seconds * self.sample_rate)
         if window > longest:
@@ -164,19 +187,33 @@ class PasstWrapper(nn.Module):
         logits, features = self.net(spectrogram)
         return self._select(logits, features)
 
-    def _forward_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """``(batch, n_windows, samples)`` → ``(batch, n_windows, output_size)``, ``window_batch_size`` at a time."""
-        flat = windows.flatten(0, 1)
-        outputs = [self.forward_window(chunk) for chunk in flat.split(self.window_batch_size)]
-        return torch.cat(outputs).unflatten(0, windows.shape[:2])
+    def _map_windows(self, function, padded: torch.Tensor, starts: Sequence[int], window: int) -> torch.Tensor:
+        """``function`` of the windows ``padded[:, s:s + window]`` for each start: ``(batch, len(starts), …)``.
+
+        Only about ``window_batch_size`` windows are cut out at a time, so long audio needs little memory.
+        """
+        per_chunk = max(1, self.window_batch_size // padded.shape[0])
+        outputs = []
+        for first in range(0, len(starts), per_chunk):
+            chunk = torch.stack([padded[:, s:s + window] for s in starts[first:first + per_chunk]], dim=1)
+            outputs.append(function(chunk.flatten(0, 1)).unflatten(0, chunk.shape[:2]))
+        return torch.cat(outputs, dim=1)
+
+    def _windows_at(self, function, waveform: torch.Tensor, starts: Sequence[int], window: int) -> torch.Tensor:
+        """``_map_windows`` for starts in the audio's own samples; windows reaching past an end see it reflected."""
+        left = max(0, -starts[0])
+        right = max(0, starts[-1] + window - waveform.shape[1])
+        padded = reflect_pad(waveform, left, right)
+        return self._map_windows(function, padded, [start + left for start in starts], window)
 
     def window_outputs(self, waveform: torch.Tensor) -> Tuple[torch.Tensor, List[int]]:
-        """Outputs ``(batch, n_windows, output_size)`` of the windows of ``forward``, and their start samples."""
+        """Outputs ``(batch, n_windows, output_size)`` of the windows of ``forward``, and their start samples
+        (negative for centred windows that begin in the reflected audio)."""
         waveform = self._check_waveform(waveform)
         window = min(self.window_samples, waveform.shape[1])
-        starts = window_starts(waveform.shape[1], window, self.hop_samples)
-        windows = torch.stack([waveform[:, start:start + window] for start in starts], dim=1)
-        return self._forward_windows(windows), starts
+        place = centred_starts if self.windowing == "centred" else end_aligned_starts
+        starts = place(waveform.shape[1], window, self.hop_samples)
+        return self._windows_at(self.forward_window, waveform, starts, window), starts
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` → ``(batch, output_size)``; long audio is the mean over its windows."""
@@ -188,22 +225,17 @@ class PasstWrapper(nn.Module):
 
     # -- timestamp outputs (HEAR) ----------------------------------------------------------------------
 
-    def centred_windows(self, waveform: torch.Tensor, window: int, hop_ms: float) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Windows of ``window`` samples centred on ``0, hop_ms, …`` ms: ``(batch, n, window)`` and the times.
+    def _timestamp_windows(self, function, waveform: torch.Tensor, window: int,
+                           hop_ms: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``function`` of the ``window``-sample windows centred on ``0, hop_ms, …`` ms, and those times (ms).
 
-        The audio is reflected at its ends (zero-padded when it is too short to reflect). Window starts are
-        rounded from exact times, so they do not drift on long audio.
+        Window starts are rounded from exact times, so they do not drift on long audio.
         """
         waveform = self._check_waveform(waveform)
-        n_samples = waveform.shape[1]
-        times_ms = centred_timestamps_ms(n_samples, self.sample_rate, hop_ms)
-        pad_left, pad_right = window // 2, window - window // 2
-        padding_mode = "reflect" if n_samples > max(pad_left, pad_right) else "constant"
-        padded = F.pad(waveform.unsqueeze(1), (pad_left, pad_right), mode=padding_mode).squeeze(1)
-        starts = torch.round(times_ms * self.sample_rate / 1000.0).long()
-        starts = starts.clamp(max=padded.shape[1] - window)
-        index = starts[:, None] + torch.arange(window)[None, :]
-        return padded[:, index.to(padded.device)], times_ms
+        times_ms = centred_timestamps_ms(waveform.shape[1], self.sample_rate, hop_ms)
+        centres = torch.round(times_ms * self.sample_rate / 1000.0).long()
+        starts = (centres - window // 2).tolist()
+        return self._windows_at(function, waveform, starts, window), times_ms
 
     def timestamp_outputs(self, waveform: torch.Tensor, window_ms: float,
                           hop_ms: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -216,18 +248,20 @@ class PasstWrapper(nn.Module):
         if window > self.max_window_samples:
             raise ValueError(f"timestamp window {window_ms} ms is longer than the network takes "
                              f"({self.max_window_samples * 1000.0 / self.sample_rate:.0f} ms)")
-        windows, times_ms = self.centred_windows(waveform, window, hop_ms)
-        outputs = self._forward_windows(windows)
+        outputs, times_ms = self._timestamp_windows(self.forward_window, waveform, window, hop_ms)
         times = times_ms.to(torch.float32).to(outputs.device).expand(outputs.shape[0], -1)
         return outputs, times
 
     def timestamp_mels(self, waveform: torch.Tensor, hop_ms: Optional[float] = None) -> torch.Tensor:
         """``timestamp_mel_frames`` mel frames around each timestamp, flattened: ``(batch, n, n_mels·frames)``."""
         hop_ms = self.timestamp_hop_ms if hop_ms is None else hop_ms
-        window = self.timestamp_mel_frames * self.mel.hopsize
-        windows, _ = self.centred_windows(waveform, window, hop_ms)
-        mels = self.mel(windows.flatten(0, 1).to(self._device()))[..., :self.timestamp_mel_frames]
-        return mels.flatten(1).unflatten(0, windows.shape[:2])
+        frames = self.timestamp_mel_frames
+
+        def mel_frames(windows):
+            return self.mel(windows.to(self._device()))[..., :frames].flatten(1)
+
+        mels, _ = self._timestamp_windows(mel_frames, waveform, frames * self.mel.hopsize, hop_ms)
+        return mels
 
     def timestamp_embeddings(self, waveform: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """HEAR timestamp embeddings: the outputs of each ``timestamp_windows_ms`` window (and the mel frames)
@@ -245,5 +279,6 @@ class PasstWrapper(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"mode={self.mode!r}, window_seconds={self.window_seconds}, hop_seconds={self.hop_seconds}, "
+                f"windowing={self.windowing!r}, "
                 f"timestamp_windows_ms={self.timestamp_windows_ms}, timestamp_hop_ms={self.timestamp_hop_ms}, "
                 f"timestamp_mel_frames={self.timestamp_mel_frames}")

@@ -9,7 +9,7 @@ import torch
 from models.passt import get_model
 from models.registry import get_arch
 from models.weights import hub_cache_path
-from passt_hear.variants import Variant, get_scene_embeddings, get_timestamp_embeddings
+from passt_hear.variants import DEFAULT_ARCH, Variant, get_scene_embeddings, get_timestamp_embeddings
 
 SR = 32000
 SIBLINGS = {  # module: (architecture, scene hop s, timestamp windows ms, mel frames)
@@ -75,6 +75,33 @@ class TestLoadModel:
         model = base.load_model("", device="cpu")
         assert model.scene_embedding_size == 527 + 768 == model.timestamp_embedding_size
         torch.testing.assert_close(model.net.state_dict()["time_new_pos_embed"], planted["time_new_pos_embed"])
+
+
+class TestHear21passtArguments:
+    """What hear21passt's load_model and get_basic_model take (times in ms) means the same here."""
+
+    def test_window_and_hop_arguments_in_ms(self):
+        variant = Variant("passt_tiny", scene_hop_seconds=2.5, timestamp_windows_ms=(160.0, 800.0))
+        model = variant.get_basic_model(pretrained=False, scene_hop=5000, max_model_window=8000,
+                                        timestamp_window=200, timestamp_hop=25)
+        assert (model.hop_seconds, model.window_seconds) == (5.0, 8.0)
+        assert model.timestamp_windows_ms == (200.0, 1000.0)  # the second level stays 5 times the first
+        assert model.timestamp_hop_ms == 25.0
+
+    def test_mode_defaults_to_all_and_arch_picks_the_network(self):
+        model = Variant(DEFAULT_ARCH).get_basic_model(arch="passt_tiny", pretrained=False)
+        assert model.mode == "all" and model.net.embed_dim == 96
+
+    def test_model_path_is_the_weights_file(self, tiny_checkpoint):
+        model = Variant("passt_tiny").load_model(model_path=tiny_checkpoint, device="cpu")
+        torch.testing.assert_close(model.net.state_dict()["head.1.bias"], torch.load(tiny_checkpoint)["head.1.bias"])
+
+    def test_embedding_sizes_are_checked_against_the_model(self):
+        variant = Variant("passt_tiny")
+        assert variant.get_basic_model(pretrained=False, scene_embedding_size=527 + 96).scene_embedding_size == 623
+        with pytest.raises(ValueError, match=r"timestamp_embedding_size=1295 does not match the model: passt_tiny "
+                                             r"in mode 'all' gives 623"):
+            variant.get_basic_model(pretrained=False, timestamp_embedding_size=1295)
 
 
 class TestSceneEmbeddings:

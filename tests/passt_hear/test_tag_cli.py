@@ -11,7 +11,7 @@ import torch
 from helpers.data.audio import encode_audio
 from helpers.data.labels import read_label_file
 from models.passt import get_model
-from passt_hear.cli import main
+from passt_hear.cli import build_parser, load_model, main
 from passt_hear.tagging import AUDIOSET_LABEL_FILE, load_labels
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -158,3 +158,13 @@ def test_the_module_runs_as_a_command_and_exits_1_when_a_file_fails(audio_dir, b
     assert completed.returncode == 1, completed.stderr
     assert completed.stdout.splitlines()[1].endswith("Female speech, woman speaking")
     assert "skipped" in completed.stderr and "corrupt.mp3" in completed.stderr
+
+
+@pytest.mark.parametrize("option, windowing, window", [((), "end_aligned", 1005 * 320),
+                                                       (("--windowing", "centred"), "centred", 10 * 32000)])
+def test_long_files_are_windowed_the_tag_commands_own_way_unless_centred_is_asked_for(boosted_checkpoint, option,
+                                                                                     windowing, window):
+    parser = build_parser()
+    args = parser.parse_args(["tag", "long.wav", "--arch", "passt_tiny", "--checkpoint", boosted_checkpoint, *option])
+    model = load_model(args, parser)
+    assert (model.windowing, model.window_samples) == (windowing, window)  # longest the net takes, or 10 s

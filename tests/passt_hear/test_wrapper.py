@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models.passt import get_model
-from passt_hear.wrapper import PasstWrapper, window_starts
+from passt_hear.wrapper import PasstWrapper, centred_starts
 
 SR = 32000
 
@@ -63,31 +63,65 @@ class TestLengths:
 
 
 class TestWindowing:
-    def test_window_starts_cover_the_audio_and_end_with_it(self):
-        assert window_starts(100, 40, 25) == [0, 25, 50, 60]
-        assert window_starts(90, 40, 25) == [0, 25, 50]
-        assert window_starts(40, 40, 25) == [0]
-        assert window_starts(10, 40, 25) == [0]
+    def test_centred_starts_put_a_window_on_every_hop_of_the_half_window_padded_audio(self):
+        assert centred_starts(100, 40, 25) == [-20, 5, 30, 55, 80]  # centres 0, 25, 50, 75, 100
+        assert centred_starts(99, 40, 25) == [-20, 5, 30, 55]
+        assert centred_starts(41, 40, 25) == [-20, 5]
+        assert centred_starts(40, 40, 25) == [0]
 
-    def test_long_audio_is_the_mean_over_overlapping_windows(self, tiny_model):
-        tiny_model.window_seconds, tiny_model.hop_seconds = 2.0, 0.7
+    def test_end_aligned_long_audio_is_the_mean_over_windows_the_last_ending_with_the_audio(self, tiny_model):
+        tiny_model.windowing, tiny_model.window_seconds, tiny_model.hop_seconds = "end_aligned", 2.0, 0.7
         audio = noise(2, 5.0)
         window, hop = 2 * SR, int(0.7 * SR)
-        starts = [0, hop, 2 * hop, 3 * hop, 4 * hop, 5 * SR - window]  # the last window ends with the audio
+        starts = [0, hop, 2 * hop, 3 * hop, 4 * hop, 5 * SR - window]
         with torch.no_grad():
             manual = torch.stack([tiny_model.forward_window(audio[:, s:s + window]) for s in starts]).mean(0)
             windowed = tiny_model(audio)
         torch.testing.assert_close(windowed, manual)
 
-    def test_default_window_is_the_longest_the_net_takes_with_quarter_hops(self, tiny_model):
+    def test_centred_long_audio_is_the_mean_over_windows_centred_on_the_reflected_audio(self, tiny_model):
+        tiny_model.windowing, tiny_model.window_seconds, tiny_model.hop_seconds = "centred", 2.0, 0.7
+        audio = noise(2, 5.0)
+        window, hop = 2 * SR, int(0.7 * SR)
+        padded = torch.nn.functional.pad(audio[:, None], (SR, SR), mode="reflect")[:, 0]
+        centres = range(0, 5 * SR + 1, hop)  # 0, 0.7, …, 4.9 s
+        with torch.no_grad():
+            manual = torch.stack([tiny_model.forward_window(padded[:, c:c + window]) for c in centres]).mean(0)
+            windowed = tiny_model(audio)
+        torch.testing.assert_close(windowed, manual)
+
+    def test_windowing_is_centred_by_default_and_checked(self, tiny_model):
+        assert PasstWrapper(tiny_model.mel, tiny_model.net).windowing == "centred"
+        with pytest.raises(ValueError, match="windowing='middle' is not one of centred, end_aligned"):
+            PasstWrapper(tiny_model.mel, tiny_model.net, windowing="middle")
+
+    def test_default_centred_window_is_the_whole_seconds_the_net_takes_with_quarter_hops(self, tiny_model):
+        model = PasstWrapper(tiny_model.mel, tiny_model.net).eval()  # the net takes 10.05 s
+        assert model.window_samples == 10 * SR and model.hop_samples == 10 * SR // 4
         audio = noise(1, 14.0)
         with torch.no_grad():
-            outputs, starts = tiny_model.window_outputs(audio)
-        window = tiny_model.max_window_samples
-        assert starts == [0, window // 4, 14 * SR - window]
-        assert outputs.shape == (1, 3, 527 + 96)
+            outputs, starts = model.window_outputs(audio)
+        centres = range(0, 13 * SR, 10 * SR // 4)  # 0, 2.5, …, 12.5 s
+        assert starts == [centre - 5 * SR for centre in centres]
+        assert outputs.shape == (1, 6, 527 + 96)
         with torch.no_grad():
-            torch.testing.assert_close(tiny_model(audio), outputs.mean(1))
+            torch.testing.assert_close(model(audio), outputs.mean(1))
+
+    def test_default_end_aligned_window_is_the_longest_the_net_takes_with_quarter_hops(self, tiny_model):
+        model = PasstWrapper(tiny_model.mel, tiny_model.net, windowing="end_aligned").eval()
+        window = model.max_window_samples
+        assert model.window_samples == window
+        with torch.no_grad():
+            _, starts = model.window_outputs(noise(1, 14.0))
+        assert starts == [0, window // 4, 14 * SR - window]
+
+    def test_long_audio_is_cut_into_small_batches_of_windows(self, tiny_model):
+        tiny_model.window_seconds, tiny_model.hop_seconds = 1.0, 0.25
+        audio = noise(2, 4.0)
+        with torch.no_grad():
+            expected = tiny_model(audio)
+            tiny_model.window_batch_size = 3  # one window of both sounds at a time
+            torch.testing.assert_close(tiny_model(audio), expected)
 
     def test_audio_that_fits_runs_in_one_pass(self, tiny_model):
         audio = noise(1, 10.0)
