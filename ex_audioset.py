@@ -103,7 +103,10 @@ def checked(config, training=True, with_files=True):
 
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "test"),
                                  train_doc="Train on the training set, validating on the eval set every epoch.",
-                                 evaluated_on="the eval set")
+                                 evaluated_on="the eval set",
+                                 logits=experiment.LogitsSources(
+                                     ("balanced_train_hdf5", "unbalanced_train_hdf5", "eval_hdf5"),
+                                     lambda config, path: test_set(eval_hdf5=path)))
 
 
 @ex.command

@@ -129,7 +129,12 @@ def checked(config, training=True, with_files=True):
 experiment.add_standard_commands(ex, task_of, loaders, checked, loader_names=("training", "validation", "evaluation"),
                                  train_doc="Train, validating on the valid split every epoch; the best checkpoint "
                                            "is then scored on the eval split (when the folder has one).",
-                                 evaluated_on="the valid split (evaluate_split=eval: the eval split)")
+                                 evaluated_on="the valid split (evaluate_split=eval: the eval split)",
+                                 logits=experiment.LogitsSources(
+                                     ("train_hdf5", "valid_hdf5", "eval_hdf5"),
+                                     lambda config, path: evaluation_set(  # any file, cut as evaluation does
+                                         "valid", valid_hdf5=path, channels=config["models"]["net"]["in_channels"]),
+                                     loader="eval"))
 
 
 if __name__ == "__main__":

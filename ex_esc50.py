@@ -82,7 +82,9 @@ def checked(config, training=True, with_files=True):
 
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "test"),
                                  train_doc="Train on the four training folds, validating on the test fold every epoch.",
-                                 evaluated_on="the test fold")
+                                 evaluated_on="the test fold",
+                                 logits=experiment.LogitsSources(  # every fold, in file order
+                                     ("esc50_hdf5",), lambda config, path: test_set(esc50_hdf5=path, fold=None)))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,12 @@ def evaluation_sets(valid_hdf5, eval_hdf5, variable_eval, sample_rate, eval_clip
 
 
 @basedataset.capture
+def logits_set(path, variable_eval, sample_rate, eval_clip_length, in_mem):
+    """save_logits' clips of a whole file, cut as the evaluation splits are."""
+    return fsd50k.get_eval_set(path, variable_eval, sample_rate, eval_clip_length, in_mem)
+
+
+@basedataset.capture
 def data_files(balanced_train_hdf5, valid_hdf5, eval_hdf5, training=True):
     files = {"basedataset.valid_hdf5": valid_hdf5, "basedataset.eval_hdf5": eval_hdf5}
     if training:
@@ -116,7 +122,10 @@ def checked(config, training=True, with_files=True):
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "validation", "evaluation"),
                                  train_doc="Train, validating on the validation and the eval split every epoch (or, "
                                            "with eval_every_epoch=False, the best checkpoint on eval at the end).",
-                                 evaluated_on="the validation split (evaluate_split=eval: the eval split)")
+                                 evaluated_on="the validation split (evaluate_split=eval: the eval split)",
+                                 logits=experiment.LogitsSources(
+                                     ("balanced_train_hdf5", "valid_hdf5", "eval_hdf5"),
+                                     lambda config, path: logits_set(path), loader="eval"))
 
 
 if __name__ == "__main__":

@@ -92,7 +92,10 @@ def checked(config, training=True, with_files=True):
 experiment.add_standard_commands(ex, task, loaders, checked, loader_names=("training", "test"),
                                  train_doc="Train on the OpenMIC training split, validating on the test split every "
                                            "epoch.",
-                                 evaluated_on="the test split")
+                                 evaluated_on="the test split",
+                                 logits=experiment.LogitsSources(
+                                     ("openmic_train_hdf5", "openmic_test_hdf5"),
+                                     lambda config, path: test_set(openmic_test_hdf5=path)))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from helpers.config_checks import resume_path
 from helpers.launch import launch, run_directory  # noqa: F401  (the scripts' entry point)
 from helpers.lightning_module import PaSSTModule
 from helpers.loaders import evaluation_loader, train_and_test_loaders, training_loader  # noqa: F401
+from helpers.logits import CHUNK_ROWS, LogitsSources, save_logits as save_logits_procedure
 from helpers.networks import build_network
 from helpers.schedules import make_lr_lambda
 from helpers.swa import SWACallback
@@ -243,14 +244,18 @@ def speed_test(config: Mapping, task, batch_size: int, steps: int = 20, warmup_s
 
 
 def add_standard_commands(ex, task, loaders: Callable, check: Callable, loader_names: Sequence[str],
-                          train_doc: str, evaluated_on: str) -> None:
-    """Register an experiment's commands: train (the default), evaluate_only, model_speed_test, test_loaders.
+                          train_doc: str, evaluated_on: str,
+                          training_files: Callable[[Mapping], Sequence[str]] | None = None,
+                          logits: LogitsSources | None = None) -> None:
+    """Register an experiment's commands: train (the default), evaluate_only, model_speed_test, test_loaders,
+    and with `logits` (the files and evaluation set it reads) save_logits.
 
     task: a `helpers.tasks` object, or a function config -> task (a task with config switches).
     loaders(config, training) -> (training loader, validation loader(s)[, loader(s) that score the best
     checkpoint after training]) when `training`, else (None, the loader(s) `evaluate_only` scores); several
     loaders come as {metric prefix: loader}. check(config, training, with_files) raises ConfigError before
-    any work.
+    any work. training_files(config): the training files in the order the training set concatenates them
+    (distillation reads one teacher logits file per training file).
     """
 
     def task_for(config):
@@ -277,11 +282,20 @@ def add_standard_commands(ex, task, loaders: Callable, check: Callable, loader_n
         for name, loader in zip(loader_names, built):
             print(f"{name}: {len(loader.dataset)} clips; {describe_batch(next(iter(loader)))}")
 
+    def save_logits(_config, out=None, split=None, chunk_rows=CHUNK_ROWS):
+        """Teacher logits of every clip of a file, in file order, no augmentation: `with out=FILE split=KEY`
+        (a basedataset file key), or `out=FOLDER/` (split= one file, else every training file, each as
+        FOLDER/<file stem>.logits.hdf). DDP=N shares the clips out; rerun with the same out= to continue."""
+        check(_config, training=False, with_files=False)
+        files = training_files(_config) if training_files and split is None else []
+        return save_logits_procedure(_config, logits, files, out, split,
+                                     lambda: build_module(_config, task_for(_config), training=False), chunk_rows)
+
     run_training.__name__, run_training.__doc__ = "train", train_doc
     evaluate_only.__doc__ = (f"Evaluate the configured network (release model, models.net.checkpoint or an "
                              f"ensemble) on {evaluated_on}.")
     ex.main(run_training)
-    for command in (evaluate_only, model_speed_test, test_loaders):
+    for command in (evaluate_only, model_speed_test, test_loaders) + ((save_logits,) if logits else ()):
         ex.command(command)
 
 
