@@ -48,18 +48,18 @@ ex.config(experiment.common_config)
 @ex.config
 def default_config():
     wandb = dict(project="passt_audioset2")
-    datasets = dict(training=dict(dataset="full", batch_size=12, num_workers=16),  # full | balanced
-                    test=dict(batch_size=20, num_workers=16))
+    datasets = dict(training=experiment.loader_config(12, 16, dataset="full"),  # full | balanced
+                    test=experiment.loader_config(20, 16))
     models = dict(net=dict(arch="passt_deit_bd_p16_384"))
 
 
 @basedataset.capture
 def training_set(balanced_train_hdf5, unbalanced_train_hdf5, num_of_classes, sample_rate, clip_length, in_mem,
                  gain_augment, ir_augment, ir_path, cut_irs_offset, roll, roll_conf, wavmix, _config, dataset="full",
-                 seed=0):
+                 seed=0, teachers=None):
     options = dict(classes_num=num_of_classes, sample_rate=sample_rate, clip_length=clip_length, in_mem=in_mem,
                    gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path, cut_irs_offset=cut_irs_offset,
-                   roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed)
+                   roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed, target_extensions=teachers)
     if dataset == "balanced":
         return audioset.get_training_set(balanced_train_hdf5, **options), None
     weights = audioset.get_ft_cls_balanced_sample_weights(balanced_train_hdf5, unbalanced_train_hdf5, num_of_classes,
@@ -71,6 +71,12 @@ def training_set(balanced_train_hdf5, unbalanced_train_hdf5, num_of_classes, sam
 @basedataset.capture
 def test_set(eval_hdf5, num_of_classes, sample_rate, clip_length, in_mem):
     return audioset.get_test_set(eval_hdf5, num_of_classes, sample_rate, clip_length, in_mem)
+
+
+def training_files(config):
+    """The training files in the order the training set concatenates them."""
+    files = data_files(full=config["datasets"]["training"]["dataset"] == "full")
+    return [files[key] for key in ("basedataset.balanced_train_hdf5", "basedataset.unbalanced_train_hdf5") if key in files]
 
 
 @basedataset.capture
@@ -87,12 +93,13 @@ def loaders(config, training=True):
     train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
     if train_cfg["dataset"] not in ("full", "balanced"):
         raise ValueError(f"datasets.training.dataset={train_cfg['dataset']!r}; allowed: full, balanced")
-    test_loader = experiment.evaluation_loader(test_set(), test_cfg["batch_size"], test_cfg["num_workers"])
+    test_loader = experiment.evaluation_loader(test_set(), **experiment.loader_options(test_cfg))
     if not training:
         return None, test_loader
-    dataset, sampler = training_set(dataset=train_cfg["dataset"], seed=config["seed"])
-    return experiment.training_loader(dataset, train_cfg["batch_size"], train_cfg["num_workers"], config["seed"],
-                                      sampler), test_loader
+    dataset, sampler = training_set(dataset=train_cfg["dataset"], seed=config["seed"],
+                                    teachers=experiment.teacher_targets(config, training_files(config)))
+    return experiment.training_loader(dataset, seed=config["seed"], sampler=sampler,
+                                      **experiment.loader_options(train_cfg)), test_loader
 
 
 def checked(config, training=True, with_files=True):
@@ -103,7 +110,7 @@ def checked(config, training=True, with_files=True):
 
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "test"),
                                  train_doc="Train on the training set, validating on the eval set every epoch.",
-                                 evaluated_on="the eval set",
+                                 evaluated_on="the eval set", training_files=training_files,
                                  logits=experiment.LogitsSources(
                                      ("balanced_train_hdf5", "unbalanced_train_hdf5", "eval_hdf5"),
                                      lambda config, path: test_set(eval_hdf5=path)))

@@ -55,8 +55,8 @@ def default_config(basedataset):
     eval_windowing = True  # evaluation clips longer than the network takes: inference's windows, mean logits
     evaluate_split = "valid"  # what evaluate_only scores: valid | eval
     wandb = dict(project="passt_custom")
-    datasets = dict(training=dict(batch_size=12, num_workers=8, shuffle=True), valid=dict(batch_size=1, num_workers=4),
-                    eval=dict(batch_size=1, num_workers=4))
+    datasets = dict(training=experiment.loader_config(12, 8, shuffle=True), valid=experiment.loader_config(1, 4),
+                    eval=experiment.loader_config(1, 4))
     # masks and patchout scale with the training crop (at 10 s: 2 s of time mask, 20 of ~99 time columns)
     models = dict(mel=dict(timem=int(20 * basedataset["clip_length"])),
                   net=dict(n_classes=basedataset["num_of_classes"], s_patchout_t=int(2 * basedataset["clip_length"])))
@@ -70,11 +70,11 @@ def task_of(config):
 
 @basedataset.capture
 def training_set(train_hdf5, num_of_classes, sample_rate, clip_length, random_crop, in_mem, gain_augment,
-                 ir_augment, ir_path, cut_irs_offset, roll, roll_conf, wavmix, channels=1, seed=0):
+                 ir_augment, ir_path, cut_irs_offset, roll, roll_conf, wavmix, channels=1, seed=0, teachers=None):
     return custom.get_training_set(train_hdf5, num_of_classes, clip_length, random_crop, channels, roll=roll,
                                    roll_conf=roll_conf, wavmix=wavmix, sample_rate=sample_rate, in_mem=in_mem,
                                    gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
-                                   cut_irs_offset=cut_irs_offset, seed=seed)
+                                   cut_irs_offset=cut_irs_offset, seed=seed, target_extensions=teachers)
 
 
 @basedataset.capture
@@ -91,6 +91,10 @@ def data_files(train_hdf5, valid_hdf5, eval_hdf5, split="valid", training=True):
     return files
 
 
+def training_files(config):
+    return [config["basedataset"]["train_hdf5"]]
+
+
 def loaders(config, training=True):
     """(training loader, {"valid_": ...}[, {"eval_": ...} for the best checkpoint when an eval split exists]);
     without `training`, (None, the `evaluate_split` loader)."""
@@ -98,13 +102,15 @@ def loaders(config, training=True):
 
     def evaluation_loader(split):
         return {split + "_": experiment.evaluation_loader(evaluation_set(split, channels=channels),
-                                                          cfg[split]["batch_size"], cfg[split]["num_workers"])}
+                                                          **experiment.loader_options(cfg[split]))}
 
     if not training:
         return None, evaluation_loader(config["evaluate_split"])
-    train_loader = experiment.training_loader(training_set(channels=channels, seed=config["seed"]),
-                                              cfg["training"]["batch_size"], cfg["training"]["num_workers"],
-                                              config["seed"], shuffle=bool(cfg["training"]["shuffle"]))
+    activation = "sigmoid" if config["basedataset"]["multi_label"] else "softmax"
+    teachers = experiment.teacher_targets(config, training_files(config), activation)
+    train_loader = experiment.training_loader(training_set(channels=channels, seed=config["seed"], teachers=teachers),
+                                              seed=config["seed"], shuffle=bool(cfg["training"]["shuffle"]),
+                                              **experiment.loader_options(cfg["training"]))
     if not os.path.isfile(config["basedataset"]["eval_hdf5"]):
         return train_loader, evaluation_loader("valid")
     return train_loader, evaluation_loader("valid"), evaluation_loader("eval")
@@ -130,6 +136,7 @@ experiment.add_standard_commands(ex, task_of, loaders, checked, loader_names=("t
                                  train_doc="Train, validating on the valid split every epoch; the best checkpoint "
                                            "is then scored on the eval split (when the folder has one).",
                                  evaluated_on="the valid split (evaluate_split=eval: the eval split)",
+                                 training_files=training_files,
                                  logits=experiment.LogitsSources(
                                      ("train_hdf5", "valid_hdf5", "eval_hdf5"),
                                      lambda config, path: evaluation_set(  # any file, cut as evaluation does

@@ -47,16 +47,17 @@ def default_config():
     swa_epoch_start, swa_freq = 2, 1
     compile = False  # upstream fine-tunes eagerly
     wandb = dict(project="passt_esc50")
-    datasets = dict(training=dict(batch_size=12, num_workers=16, shuffle=None),  # None: file order, as upstream
-                    test=dict(batch_size=20, num_workers=16))
+    datasets = dict(training=experiment.loader_config(12, 16),  # shuffle None: file order, as upstream
+                    test=experiment.loader_config(20, 16))
     models = dict(mel=dict(timem=80), net=dict(n_classes=esc50.NUM_CLASSES, s_patchout_t=10, s_patchout_f=3))
     trainer = dict(max_epochs=10, precision="32-true")  # upstream fine-tunes in 32 bit
 
 
 @basedataset.capture
 def training_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem, gain_augment, ir_augment, ir_path,
-                 cut_irs_offset, roll, roll_conf, wavmix, seed=0):
+                 cut_irs_offset, roll, roll_conf, wavmix, seed=0, teachers=None):
     return esc50.get_training_set(esc50_hdf5, fold, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
+                                  target_extensions=teachers,
                                   clip_length=clip_length, sample_rate=sample_rate, in_mem=in_mem,
                                   gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
                                   cut_irs_offset=cut_irs_offset, seed=seed)
@@ -72,8 +73,14 @@ def data_files(esc50_hdf5, meta_csv, audio_path):
     return {"basedataset.esc50_hdf5": ensure_esc50_hdf5(esc50_hdf5, meta_csv, audio_path)}
 
 
+def training_files(config):
+    return [data_files()["basedataset.esc50_hdf5"]]  # the training folds are rows of this one file
+
+
 def loaders(config, training=True):
-    return experiment.train_and_test_loaders(config, training, training_set, test_set)
+    teachers = experiment.teacher_targets(config, training_files(config), activation="softmax") if training else None
+    return experiment.train_and_test_loaders(config, training, lambda seed: training_set(seed=seed, teachers=teachers),
+                                             test_set)
 
 
 def checked(config, training=True, with_files=True):
@@ -82,7 +89,7 @@ def checked(config, training=True, with_files=True):
 
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "test"),
                                  train_doc="Train on the four training folds, validating on the test fold every epoch.",
-                                 evaluated_on="the test fold",
+                                 evaluated_on="the test fold", training_files=training_files,
                                  logits=experiment.LogitsSources(  # every fold, in file order
                                      ("esc50_hdf5",), lambda config, path: test_set(esc50_hdf5=path, fold=None)))
 

@@ -53,8 +53,8 @@ def default_config():
     save_best = None  # N: keep the N best checkpoints by valid_ap (upstream's save_best; default: the best one)
     compile = False  # upstream fine-tunes eagerly
     wandb = dict(project="passt_fsd50k")
-    datasets = dict(training=dict(batch_size=12, num_workers=16, shuffle=True), valid=dict(batch_size=10, num_workers=16),
-                    eval=dict(batch_size=10, num_workers=16))
+    datasets = dict(training=experiment.loader_config(12, 16, shuffle=True), valid=experiment.loader_config(10, 16),
+                    eval=experiment.loader_config(10, 16))
     models = dict(mel=dict(freqm=0, timem=0), net=dict(n_classes=fsd50k.NUM_CLASSES, s_patchout_t=10))
     trainer = dict(max_epochs=50, precision="32-true")  # upstream fine-tunes in 32 bit
 
@@ -68,8 +68,9 @@ def variable_eval():
 
 @basedataset.capture
 def training_set(balanced_train_hdf5, sample_rate, clip_length, random_crop, in_mem, gain_augment, ir_augment,
-                 ir_path, cut_irs_offset, roll, roll_conf, wavmix, seed=0):
+                 ir_path, cut_irs_offset, roll, roll_conf, wavmix, seed=0, teachers=None):
     return fsd50k.get_training_set(balanced_train_hdf5, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
+                                   target_extensions=teachers,
                                    clip_length=clip_length, random_crop=random_crop, sample_rate=sample_rate,
                                    in_mem=in_mem, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
                                    cut_irs_offset=cut_irs_offset, seed=seed)
@@ -95,19 +96,24 @@ def data_files(balanced_train_hdf5, valid_hdf5, eval_hdf5, training=True):
     return files
 
 
+def training_files(config):
+    return [data_files()["basedataset.balanced_train_hdf5"]]
+
+
 def loaders(config, training=True):
     """(training loader, {"valid_": ..., "eval_": ...}) as upstream; with eval_every_epoch=False
     (training loader, {"valid_": ...}, {"eval_": ...}: the best checkpoint on eval after training); without
     `training`, (None, the `evaluate_split` loader)."""
     cfg = config["datasets"]
     valid_set, eval_set = evaluation_sets()
-    sets = {"valid_": experiment.evaluation_loader(valid_set, cfg["valid"]["batch_size"], cfg["valid"]["num_workers"]),
-            "eval_": experiment.evaluation_loader(eval_set, cfg["eval"]["batch_size"], cfg["eval"]["num_workers"])}
+    sets = {"valid_": experiment.evaluation_loader(valid_set, **experiment.loader_options(cfg["valid"])),
+            "eval_": experiment.evaluation_loader(eval_set, **experiment.loader_options(cfg["eval"]))}
     if not training:
         return None, {config["evaluate_split"] + "_": sets[config["evaluate_split"] + "_"]}
-    train_loader = experiment.training_loader(training_set(seed=config["seed"]), cfg["training"]["batch_size"],
-                                              cfg["training"]["num_workers"], config["seed"],
-                                              shuffle=bool(cfg["training"]["shuffle"]))
+    teachers = experiment.teacher_targets(config, training_files(config))
+    train_loader = experiment.training_loader(training_set(seed=config["seed"], teachers=teachers), seed=config["seed"],
+                                              shuffle=bool(cfg["training"]["shuffle"]),
+                                              **experiment.loader_options(cfg["training"]))
     if config["eval_every_epoch"]:
         return train_loader, sets
     return train_loader, {"valid_": sets["valid_"]}, {"eval_": sets["eval_"]}
@@ -123,6 +129,7 @@ experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("trai
                                  train_doc="Train, validating on the validation and the eval split every epoch (or, "
                                            "with eval_every_epoch=False, the best checkpoint on eval at the end).",
                                  evaluated_on="the validation split (evaluate_split=eval: the eval split)",
+                                 training_files=training_files,
                                  logits=experiment.LogitsSources(
                                      ("balanced_train_hdf5", "valid_hdf5", "eval_hdf5"),
                                      lambda config, path: logits_set(path), loader="eval"))

@@ -49,16 +49,17 @@ def default_config():
     swa_epoch_start, swa_freq = 2, 1
     compile = False  # upstream fine-tunes eagerly
     wandb = dict(project="passt_openmic")
-    datasets = dict(training=dict(batch_size=6, num_workers=16, shuffle=None),  # None: file order, as upstream
-                    test=dict(batch_size=20, num_workers=16))
+    datasets = dict(training=experiment.loader_config(6, 16),  # shuffle None: file order, as upstream
+                    test=experiment.loader_config(20, 16))
     models = dict(net=dict(n_classes=openmic.NUM_INSTRUMENTS))
     trainer = dict(max_epochs=10, precision="32-true")  # upstream fine-tunes in 32 bit
 
 
 @basedataset.capture
 def training_set(openmic_train_hdf5, sample_rate, clip_length, in_mem, gain_augment, ir_augment, ir_path,
-                 cut_irs_offset, roll, roll_conf, wavmix, known_label_mixup=False, seed=0):
+                 cut_irs_offset, roll, roll_conf, wavmix, known_label_mixup=False, seed=0, teachers=None):
     return openmic.get_training_set(openmic_train_hdf5, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
+                                    target_extensions=teachers,
                                     known_label_mixup=known_label_mixup, sample_rate=sample_rate,
                                     clip_length=clip_length, in_mem=in_mem, gain_augment=gain_augment,
                                     ir_augment=ir_augment, ir_path=ir_path, cut_irs_offset=cut_irs_offset, seed=seed)
@@ -77,10 +78,16 @@ def data_files(openmic_train_hdf5, openmic_test_hdf5, training=True):
     return files
 
 
+def training_files(config):
+    return [data_files()["basedataset.openmic_train_hdf5"]]
+
+
 def loaders(config, training=True):
     known_label_mixup = config["openmic_loss"] == "per_clip"
     return experiment.train_and_test_loaders(
-        config, training, lambda seed: training_set(known_label_mixup=known_label_mixup, seed=seed), test_set)
+        config, training, lambda seed: training_set(
+            known_label_mixup=known_label_mixup, seed=seed,
+            teachers=experiment.teacher_targets(config, training_files(config))), test_set)
 
 
 def checked(config, training=True, with_files=True):
@@ -92,7 +99,7 @@ def checked(config, training=True, with_files=True):
 experiment.add_standard_commands(ex, task, loaders, checked, loader_names=("training", "test"),
                                  train_doc="Train on the OpenMIC training split, validating on the test split every "
                                            "epoch.",
-                                 evaluated_on="the test split",
+                                 evaluated_on="the test split", training_files=training_files,
                                  logits=experiment.LogitsSources(
                                      ("openmic_train_hdf5", "openmic_test_hdf5"),
                                      lambda config, path: test_set(openmic_test_hdf5=path)))

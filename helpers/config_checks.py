@@ -199,6 +199,12 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
     if dataset.get("normalize"):
         problems.append("basedataset.normalize: True is not supported (upstream's dataset normalisation calls "
                         "functions that do not exist); allowed: False")
+    for name, loader in (config.get("datasets") or {}).items():
+        if isinstance(loader, Mapping) and loader.get("persistent_workers"):
+            problems.append(f"datasets.{name}.persistent_workers: True would keep the previous epoch's dataset state "
+                            "in the workers (each epoch's data depend on (seed, epoch)); allowed: False")
+        if name != "training" and isinstance(loader, Mapping) and loader.get("drop_last"):
+            problems.append(f"datasets.{name}.drop_last: True would leave evaluation clips out; allowed: False")
     net, mel = config["models"]["net"], config["models"]["mel"]
     _check_network(net, problems, n_classes)
     if net.get("input_fdim") not in (None, mel.get("n_mels")):

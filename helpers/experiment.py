@@ -14,14 +14,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from helpers.config_checks import resume_path
+from helpers.config_checks import ConfigError, resume_path
+from helpers.data.teacher import TeacherTargets, check_logits_file, logits_file_name
 from helpers.launch import launch, run_directory  # noqa: F401  (the scripts' entry point)
 from helpers.lightning_module import PaSSTModule
-from helpers.loaders import evaluation_loader, train_and_test_loaders, training_loader  # noqa: F401
+from helpers.loaders import (evaluation_loader, loader_config, loader_options, train_and_test_loaders,  # noqa: F401
+                             training_loader)
 from helpers.logits import CHUNK_ROWS, LogitsSources, save_logits as save_logits_procedure
 from helpers.networks import build_network
 from helpers.schedules import make_lr_lambda
 from helpers.swa import SWACallback
+from helpers.tasks import Distilled
 from helpers.trainer import build_trainer, resolve_precision, trainer_accelerator, trainer_config
 from models.preprocess import AugmentMelSTFT
 
@@ -52,6 +55,9 @@ def common_config():
     watch_model = True  # with wandb.enabled: log gradients and weights every 1000 steps (upstream)
     compile = "auto"  # torch.compile the net: auto = on GPU only
     nonfinite_loss = "stop"  # stop | skip a batch whose loss is NaN/inf
+    # knowledge distillation: per clip (1 - teacher_weight) * loss(labels) + teacher_weight * loss(teacher's
+    # sigmoid (ESC-50: softmax) of logits / temperature); teacher_logits: save_logits' file(s) or folder
+    kd = dict(teacher_logits=None, teacher_weight=0.9, temperature=1.0)
     resume = None  # run folder or .ckpt to continue from
     speed_test_batch_size = 100
     spectrogram_batches = 2  # PNGs of the first training batches
@@ -83,6 +89,66 @@ def common_dataset_config():
     normalize = False  # upstream's dataset normalisation, which upstream never implemented (True refused)
     subsample = False  # unused, as upstream
     fold = 1  # ESC-50's test fold; unused by the other datasets, as upstream
+
+
+# --- knowledge distillation ------------------------------------------------------------------------
+def teacher_files(config: Mapping, training_files: Sequence[str]) -> list[str] | None:
+    """The teacher logits file of each training file (in order) that `kd.teacher_logits` names: a list of
+    files, one file (one training file), or a folder holding save_logits' `<file stem>.logits.hdf`; None
+    without distillation."""
+    spec = (config.get("kd") or {}).get("teacher_logits")
+    if not spec:
+        return None
+    if isinstance(spec, (list, tuple)):
+        files = [os.fspath(path) for path in spec]
+    elif os.path.isdir(spec):
+        files = [os.path.join(spec, logits_file_name(path)) for path in training_files]
+    else:
+        files = [os.fspath(spec)]
+    if len(files) != len(training_files):
+        raise ConfigError(f"kd.teacher_logits: {len(files)} file(s) for {len(training_files)} training file(s) "
+                          f"({', '.join(training_files)}); give one per training file, in that order, or a folder")
+    return files
+
+
+def check_teachers(config: Mapping, training_files: Sequence[str]) -> dict | None:
+    """Before any work: every teacher file fits its training file (names, rows) and the head (classes), or
+    ConfigError naming the file and the first difference. Returns the clip and missing-row counts."""
+    files = teacher_files(config, training_files)
+    if files is None:
+        return None
+    if not 0.0 <= float(config["kd"].get("teacher_weight", 0.0)) <= 1.0 or not float(config["kd"]["temperature"]) > 0:
+        raise ConfigError(f"kd.teacher_weight must lie in [0, 1] and kd.temperature be > 0, got "
+                          f"{config['kd'].get('teacher_weight')!r}, {config['kd'].get('temperature')!r}")
+    counts = {"clips": 0, "missing": 0}
+    for logits, dataset in zip(files, training_files):
+        try:
+            found = check_logits_file(logits, dataset, config["models"]["net"]["n_classes"])
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"invalid config:\n  kd.teacher_logits: {error}") from error
+        counts["clips"] += found["rows"]
+        counts["missing"] += found["missing"]
+    log.info("distillation: teacher logits for %d training clips, %d without a teacher row (they get the label "
+             "term only); teacher weight %s, temperature %s", counts["clips"], counts["missing"],
+             config["kd"]["teacher_weight"], config["kd"]["temperature"])
+    return counts
+
+
+def teacher_targets(config: Mapping, training_files: Sequence[str], activation: str = "sigmoid"):
+    """One `TeacherTargets` per training file (the `target_extensions` of `make_training_set`), or None."""
+    files = teacher_files(config, training_files)
+    if files is None:
+        return None
+    return [TeacherTargets(path, config["kd"]["temperature"], activation) for path in files]
+
+
+def distilled(task, config: Mapping):
+    """`task` with the distillation loss when `kd.teacher_logits` is set."""
+    if not (config.get("kd") or {}).get("teacher_logits"):
+        return task
+    classes = config["models"]["net"]["n_classes"]
+    own_width = 2 * task.n_labels if hasattr(task, "n_labels") else classes
+    return Distilled(task, classes, config["kd"]["teacher_weight"], own_width)
 
 
 # --- the module from the config ----------------------------------------------------------------------
@@ -263,7 +329,10 @@ def add_standard_commands(ex, task, loaders: Callable, check: Callable, loader_n
 
     def run_training(_config, _run):
         check(_config, training=True)
-        return train(_config, _run, ex.path, task_for(_config), *loaders(_config, training=True))
+        teachers = check_teachers(_config, training_files(_config)) if training_files else None
+        if teachers:
+            _run.info["distillation"] = teachers
+        return train(_config, _run, ex.path, distilled(task_for(_config), _config), *loaders(_config, training=True))
 
     def evaluate_only(_config, _run):
         check(_config, training=False)

@@ -36,23 +36,52 @@ class EpochLoader(DataLoader):
         yield from super().__iter__()
 
 
+# upstream's DataLoader arguments in a `datasets.<loader>` config, with their defaults (None: decided here)
+LOADER_DEFAULTS = {"shuffle": None, "pin_memory": None, "drop_last": False, "timeout": 0, "prefetch_factor": None,
+                   "persistent_workers": False}
+
+
+def loader_config(batch_size: int, num_workers: int, **values) -> dict:
+    """A `datasets.<loader>` config entry: batch size, workers and upstream's other DataLoader arguments."""
+    return {"batch_size": batch_size, "num_workers": num_workers, **LOADER_DEFAULTS, **values}
+
+
+def loader_options(loader: Mapping) -> dict:
+    """The DataLoader arguments of a `datasets.<loader>` config entry (`training_loader` / `evaluation_loader`
+    keyword arguments); pin_memory None = on CUDA machines; prefetch_factor only with workers."""
+    options = {"batch_size": loader["batch_size"], "num_workers": loader["num_workers"],
+               "drop_last": bool(loader.get("drop_last", False)), "timeout": loader.get("timeout", 0) or 0}
+    if loader.get("pin_memory") is not None:
+        options["pin_memory"] = bool(loader["pin_memory"])
+    if loader.get("prefetch_factor") is not None and loader["num_workers"] > 0:
+        options["prefetch_factor"] = int(loader["prefetch_factor"])
+    if loader.get("persistent_workers"):
+        options["persistent_workers"] = True
+    return options
+
+
 def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int,
-                    sampler: Sampler | None = None, shuffle: bool = True) -> DataLoader:
+                    sampler: Sampler | None = None, shuffle: bool = True, **options) -> DataLoader:
     """Batches for training (an `EpochLoader`); without a `sampler`, every clip once per epoch, shuffled
     by (seed, epoch) (or in file order without `shuffle`) and sharded over DDP ranks. Lightning calls the
-    sampler's `set_epoch` every epoch."""
+    sampler's `set_epoch` every epoch. options: other DataLoader arguments (`loader_options`)."""
     sampler = sampler or DistributedShardSampler(len(dataset), shuffle=bool(shuffle), seed=seed, even=True)
-    return EpochLoader(dataset, seed, sampler, batch_size=batch_size, num_workers=num_workers, drop_last=False,
-                       worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available())
+    options = {"drop_last": False, "pin_memory": torch.cuda.is_available(), **options}
+    return EpochLoader(dataset, seed, sampler, batch_size=batch_size, num_workers=num_workers,
+                       worker_init_fn=seed_worker, **options)
 
 
-def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    """Batches for evaluation: each clip exactly once over all ranks, failed clips dropped. Its own
-    generator keeps validation from drawing on torch's global one (which training's randomness uses)."""
+def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int, drop_last: bool = False,
+                      **options) -> DataLoader:
+    """Batches for evaluation: each clip exactly once over all ranks, failed clips dropped (so `drop_last`
+    is refused). Its own generator keeps validation from drawing on torch's global one (which training's
+    randomness uses). options: other DataLoader arguments (`loader_options`)."""
+    if drop_last:
+        raise ValueError("drop_last=True would leave evaluation clips out; it applies to training loaders only")
+    options = {"pin_memory": torch.cuda.is_available(), **options}
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_drop_failed,
                       sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
-                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0),
-                      pin_memory=torch.cuda.is_available())
+                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0), **options)
 
 
 def train_and_test_loaders(config: Mapping, training: bool, make_training_set: Callable[..., Dataset],
@@ -61,10 +90,10 @@ def train_and_test_loaders(config: Mapping, training: bool, make_training_set: C
     file order, as upstream's OpenMIC and ESC-50 loaders) and `datasets.test`; `make_training_set(seed=)`
     is called only when `training` (otherwise the training loader is None)."""
     train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
-    test_loader = evaluation_loader(make_test_set(), test_cfg["batch_size"], test_cfg["num_workers"])
+    test_loader = evaluation_loader(make_test_set(), **loader_options(test_cfg))
     if not training:
         return None, test_loader
-    return training_loader(make_training_set(seed=config["seed"]), train_cfg["batch_size"], train_cfg["num_workers"],
-                           config["seed"], shuffle=bool(train_cfg.get("shuffle", True))), test_loader
+    return training_loader(make_training_set(seed=config["seed"]), seed=config["seed"],
+                           shuffle=bool(train_cfg.get("shuffle", True)), **loader_options(train_cfg)), test_loader
 
 

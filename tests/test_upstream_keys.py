@@ -21,7 +21,9 @@ UPSTREAM_KEYS = {
     "trainer.precision": 16, "swa": True, "swa_epoch_start": 3, "swa_freq": 2, "warm_up_len": 2,
     "ramp_down_start": 4, "ramp_down_len": 5, "last_lr_value": 0.1, "schedule_mode": "cos_cyc", "adamw": False,
     "weight_decay": 0.01, "lr": 1e-4, "use_mixup": False, "mixup_alpha": 0.2, "speed_test_batch_size": 7,
-    "datasets.training.batch_size": 3, "datasets.training.num_workers": 2,
+    "datasets.training.batch_size": 3, "datasets.training.num_workers": 2, "datasets.training.shuffle": True,
+    "datasets.training.drop_last": True, "datasets.training.pin_memory": False, "datasets.training.timeout": 5,
+    "datasets.training.prefetch_factor": 4, "datasets.training.persistent_workers": False,
 }
 EXPERIMENTS = ("ex_audioset", "ex_openmic", "ex_esc50", "ex_fsd50k")
 
@@ -161,3 +163,27 @@ def test_save_last_n_keeps_the_checkpoints_of_the_last_epochs(tmp_path):
     last_n = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor == "epoch"]
     assert len(last_n) == 1 and last_n[0].save_top_k == 2 and last_n[0].mode == "max"
     assert any(isinstance(c, ModelSummary) and c._max_depth == -1 for c in trainer.callbacks)
+
+
+def test_upstreams_dataloader_keys_reach_the_loaders(tmp_path):
+    from helpers.data import make_training_set
+    from helpers.loaders import evaluation_loader, loader_config, loader_options, training_loader
+    from tests.helpers.data.clips import write_tone_hdf5
+    write_tone_hdf5(tmp_path / "clips.hdf", n_clips=5, classes_num=4, seconds=0.25)
+    dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.25, roll=False)
+    config = loader_config(2, 1, drop_last=True, timeout=7, prefetch_factor=3, pin_memory=False)
+    loader = training_loader(dataset, seed=0, **loader_options(config))
+    assert (loader.batch_size, loader.drop_last, loader.timeout, loader.prefetch_factor, loader.pin_memory) == \
+           (2, True, 7, 3, False)
+    assert len(loader) == 2  # 5 clips, the last odd one dropped
+    with pytest.raises(ValueError, match="drop_last=True would leave evaluation clips out"):
+        evaluation_loader(dataset, **loader_options(config))
+
+
+def test_persistent_workers_and_evaluation_drop_last_are_refused_before_any_work():
+    config = resolved_config(experiment("ex_fsd50k"), **{"datasets.training.persistent_workers": True,
+                                                         "datasets.valid.drop_last": True})
+    with pytest.raises(ConfigError) as error:
+        check_config(config)
+    assert "datasets.training.persistent_workers: True would keep the previous epoch's dataset state" in str(error.value)
+    assert "datasets.valid.drop_last: True would leave evaluation clips out" in str(error.value)

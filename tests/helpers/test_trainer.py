@@ -1,5 +1,6 @@
 """helpers.trainer: the Trainer config tree, precision on CPU, the sacred logger, the progress bar, and atomic
 checkpoints that survive a kill or a failing write."""
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ def test_trainer_config_holds_every_trainer_argument(monkeypatch):
 
 
 def test_precision_fallback_on_cpu_is_logged(caplog):
+    caplog.set_level(logging.WARNING, logger="helpers.trainer")  # whatever an earlier sacred run left on the root
     assert resolve_precision(16, "cpu") == "32-true"
     assert "16-mixed needs a GPU" in caplog.text
     assert resolve_precision("bf16", "cpu") == "bf16-mixed"
