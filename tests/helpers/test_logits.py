@@ -227,6 +227,24 @@ def test_a_file_of_another_source_class_count_or_teacher_is_refused_before_any_w
         run_in_process("save_logits", updates(demo_dir, teacher_checkpoint, out="x/", split="test_hdf5"), tmp_path)
 
 
+def test_a_folder_without_split_gets_every_training_file_as_distillation_reads_them(demo_dir, teacher_checkpoint,
+                                                                                    tmp_path):
+    from helpers.experiment import teacher_files
+    run_in_process("save_logits", updates(demo_dir, teacher_checkpoint, out="all/"), tmp_path)
+    training_files = [source(demo_dir, name) for name in ("balanced_train_segments_mp3.hdf",
+                                                          "unbalanced_train_segments_mp3.hdf")]
+    written = [os.path.join(tmp_path, "all", name) for name in ("balanced_train_segments_mp3.logits.hdf",
+                                                                 "unbalanced_train_segments_mp3.logits.hdf")]
+    assert sorted(os.listdir(tmp_path / "all")) == [os.path.basename(path) for path in written]
+    assert teacher_files({"kd": {"teacher_logits": str(tmp_path / "all")}}, training_files) == written
+    assert [check_logits_file(path, data, CLASSES)["rows"] for path, data in zip(written, training_files)] == [40, 6]
+    balanced = run_in_process("save_logits", updates(demo_dir, teacher_checkpoint, out="balanced/",
+                                                     **{"datasets.training.dataset": "balanced"}), tmp_path)
+    assert list(balanced.result) == [os.path.join("balanced", "balanced_train_segments_mp3.logits.hdf")]
+    with pytest.raises(ConfigError, match="name the split to compute"):  # one file, two training files
+        run_in_process("save_logits", updates(demo_dir, teacher_checkpoint, out="one.hdf"), tmp_path)
+
+
 def test_the_row_writer_puts_rows_in_any_order_and_missing_rows_as_nan(demo_dir, tmp_path):
     path = tmp_path / "rows.hdf"
     create_logits_file(path, SourceIdentity.of(source(demo_dir, "eval_segments_mp3.hdf")), 3, "{}")
