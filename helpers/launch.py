@@ -25,13 +25,14 @@ def launch(ex, argv: list[str] | None = None):
 
     - `DDP=N` re-executes the command under `torch.distributed.run` with N processes on this node
       (`NUM_NODES`, `NODE_RANK`, `MASTER_ADDR`, `MASTER_PORT` for several nodes); a rank that fails stops
-      all of them. Only rank 0 is observed (the others run with `-u`).
+      all of them. Only rank 0 is observed (the others run with `-u`). Without `seed=` the launcher draws
+      one for all processes (`with_shared_seed`).
     - Runs that train or evaluate get a file storage observer in `runs/<experiment>/` unless the command
       line names observers (`-F DIR`, `-m HOST:PORT:DB`, ...) or `-u`.
     """
     argv = list(sys.argv if argv is None else argv)
     if os.environ.get("DDP") and "TORCHELASTIC_RUN_ID" not in os.environ:
-        _exec_torchrun(int(os.environ["DDP"]), argv)
+        _exec_torchrun(int(os.environ["DDP"]), with_shared_seed(argv))
     if global_rank() != 0:
         if not {"-u", "--unobserved"} & set(argv[1:]):
             argv.insert(1, "-u")
@@ -41,6 +42,20 @@ def launch(ex, argv: list[str] | None = None):
     if observed and not any(arg.split("=")[0] in OBSERVER_FLAGS for arg in argv[1:]):
         ex.observers.append(FileStorageObserver(os.path.join("runs", ex.path)))
     return ex.run_commandline(argv)
+
+
+def with_shared_seed(argv: list[str]) -> list[str]:
+    """`argv` with `seed=N` drawn once here when it names none: sacred would draw another seed in every
+    process, and the ranks' samplers must draw the same epoch to take disjoint shards of it. Nodes cannot
+    share a drawn seed, so several nodes need `seed=` on the command line."""
+    if any(arg.startswith("seed=") for arg in argv[1:]):
+        return argv
+    if int(os.environ.get("NUM_NODES", 1)) > 1:
+        raise SystemExit("NUM_NODES > 1: give the same seed=N on every node's command line (the ranks' samplers "
+                         "must draw the same epochs)")
+    seed = int.from_bytes(os.urandom(4), "little") >> 1
+    logging.getLogger(__name__).info("DDP: every process runs with seed=%d", seed)
+    return argv + ([] if "with" in argv[1:] else ["with"]) + [f"seed={seed}"]
 
 
 def _exec_torchrun(processes: int, argv: list[str]) -> None:
