@@ -6,10 +6,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$repo_root"
-if [ ! -f demo_data/mp3/eval_segments_mp3.hdf ]; then
-    echo "[demo-kd] generating the demo dataset in demo_data/ (about 20 s)" >&2
-    python -m audioset.prepare_scripts.make_demo_dataset --out demo_data
-fi
+source "$repo_root/scripts/demo_data.sh"
 work=runs/demo_kd
 mkdir -p "$work"
 echo "[demo-kd] 1/3 training the teacher (passt_tiny, 4 blocks)" >&2
