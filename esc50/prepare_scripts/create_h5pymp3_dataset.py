@@ -13,13 +13,13 @@ import csv
 import logging
 import os
 import pathlib
-import time
 
 import numpy as np
 
 from esc50.dataset import DATA_FILE, FOLD_KEY, NUM_CLASSES, NUM_FOLDS
 from helpers.data import PackedBitsTargets, write_label_file
 from helpers.data.prepare import PackReport, convert_folder_to_mp3, pack_mp3_files, release_cli
+from helpers.data.processes import wait_for
 
 META_COLUMNS = ("filename", "fold", "target", "category")
 LABEL_FILE = "esc50_class_labels_indices.csv"
@@ -85,13 +85,9 @@ def ensure_esc50_hdf5(esc50_hdf5: str | os.PathLike, meta_csv: str | os.PathLike
         prepare_esc50(None, out_dir, mp3_dir=os.path.join(out_dir, "esc50_clips"), meta_csv=meta_csv,
                       audio_dir=audio_path)
         return esc50_hdf5
-    deadline = time.monotonic() + timeout
-    while not os.path.isfile(esc50_hdf5):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{esc50_hdf5} did not appear within {timeout:.0f} s; the process with LOCAL_RANK 0 "
-                               f"converts {meta_csv} (did it fail?)")
-        time.sleep(poll_seconds)
-    return esc50_hdf5
+    return wait_for(lambda: esc50_hdf5 if os.path.isfile(esc50_hdf5) else None, timeout, poll_seconds,
+                    f"{esc50_hdf5} did not appear within {timeout:.0f} s; the process with LOCAL_RANK 0 converts "
+                    f"{meta_csv} (did it fail?)")
 
 
 def main(argv: list[str] | None = None) -> None:

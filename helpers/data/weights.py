@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 
 from helpers.data.hdf5 import TARGET_KEY, HDF5FormatError, PackedBitsTargets, TargetCodec
+from helpers.data.processes import wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -277,12 +278,6 @@ def shared_class_balanced_weights(hdf5_files: Sequence[str | os.PathLike], class
         else:
             logger.info("class-balanced weights for %d clips from the cache %s", rows, path)
         return weights
-    deadline = time.monotonic() + timeout
-    while True:
-        weights = _load_cached(path, rows) if os.path.exists(path) else None
-        if weights is not None:
-            return weights
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"rank {rank}: the class-balanced weights of {files} did not appear at {path} within "
-                               f"{timeout:.0f} s; the process with LOCAL_RANK 0 computes them (did it fail?)")
-        time.sleep(poll_seconds)
+    return wait_for(lambda: _load_cached(path, rows) if os.path.exists(path) else None, timeout, poll_seconds,
+                    f"rank {rank}: the class-balanced weights of {files} did not appear at {path} within "
+                    f"{timeout:.0f} s; the process with LOCAL_RANK 0 computes them (did it fail?)")

@@ -224,3 +224,4 @@ def test_single_process_computes_without_a_cache(tmp_path, two_files, monkeypatc
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     np.testing.assert_array_equal(shared_class_balanced_weights(files, 10, 3), expected)
     assert not cache_files(tmp_path)
+
