@@ -98,7 +98,8 @@ def loaders(config, training=True):
         return None, test_loader
     dataset, sampler = training_set(dataset=train_cfg["dataset"], seed=config["seed"],
                                     teachers=experiment.teacher_targets(config, training_files(config)))
-    return experiment.training_loader(dataset, seed=config["seed"], sampler=sampler,
+    return experiment.training_loader(dataset, seed=config["seed"], sampler=sampler,  # full: the weighted sampler
+                                      shuffle=train_cfg["shuffle"] is not False,  # balanced: shuffled unless False
                                       **experiment.loader_options(train_cfg)), test_loader
 
 

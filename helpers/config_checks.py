@@ -189,9 +189,14 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
             _check_resume(config["resume"], problems)
         if config.get("swa") and config.get("swa_snapshot", "epoch_start") not in SWA_SNAPSHOTS:
             problems.append(f"swa_snapshot: {config.get('swa_snapshot')!r}; allowed: {', '.join(SWA_SNAPSHOTS)}")
-        save_last_n = config.get("save_last_n")
-        if save_last_n is not None and not _is_positive_int(save_last_n):
-            problems.append(f"save_last_n: must be None or an integer >= 1, got {save_last_n!r}")
+        for key in ("save_last_n", "save_best"):
+            if config.get(key) is not None and not _is_positive_int(config[key]):
+                problems.append(f"{key}: must be None or an integer >= 1, got {config[key]!r}")
+        kd = config.get("kd") or {}
+        if kd and not (isinstance(kd.get("teacher_weight"), (int, float)) and 0 <= kd["teacher_weight"] <= 1):
+            problems.append(f"kd.teacher_weight: must lie in [0, 1], got {kd.get('teacher_weight')!r}")
+        if kd and not (isinstance(kd.get("temperature"), (int, float)) and kd["temperature"] > 0):
+            problems.append(f"kd.temperature: must be a number > 0, got {kd.get('temperature')!r}")
     if config.get("dyn_norm"):
         problems.append("dyn_norm: True is not supported (upstream never implemented dynamic normalisation and "
                         "stops with 'no dynamic norm supported yet'); allowed: False")

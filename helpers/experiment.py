@@ -117,9 +117,6 @@ def check_teachers(config: Mapping, training_files: Sequence[str]) -> dict | Non
     files = teacher_files(config, training_files)
     if files is None:
         return None
-    if not 0.0 <= float(config["kd"].get("teacher_weight", 0.0)) <= 1.0 or not float(config["kd"]["temperature"]) > 0:
-        raise ConfigError(f"kd.teacher_weight must lie in [0, 1] and kd.temperature be > 0, got "
-                          f"{config['kd'].get('teacher_weight')!r}, {config['kd'].get('temperature')!r}")
     counts = {"clips": 0, "missing": 0}
     for logits, dataset in zip(files, training_files):
         try:
@@ -199,7 +196,7 @@ def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLo
                       config.get("swa_validate_every_epoch", False)) if config["swa"] else None
     trainer = build_trainer(config["trainer"], run, run_dir, monitor, swa, config.get("spectrogram_batches", 2),
                             config.get("wandb"), save_last_n=config.get("save_last_n"),
-                            save_best=config.get("save_best") or 1)
+                            save_best=config.get("save_best") or 1)  # None: the best one
     if config.get("watch_model", True):
         watch_gradients(trainer, module)
     trainer.fit(module, train_loader, list(eval_loaders.values()), ckpt_path=resume_checkpoint(config.get("resume")))

@@ -83,3 +83,10 @@ def test_every_named_config_resolves():
     for name in ex_fsd50k.ex.named_configs:
         config = resolved_config(ex_fsd50k.ex, name)
         assert config["models"]["net"]["n_classes"] == 200
+
+
+def test_save_best_must_be_a_positive_count():
+    import ex_fsd50k
+    from helpers.config_checks import ConfigError, check_config
+    with pytest.raises(ConfigError, match="save_best: must be None or an integer >= 1, got 0"):
+        check_config(resolved_config(ex_fsd50k.ex, save_best=0))

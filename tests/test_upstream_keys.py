@@ -130,6 +130,8 @@ def test_lightning1_trainer_keys_without_an_equivalent_are_refused_naming_the_re
                                    "lie in 1..10"),
     ({"save_last_n": 0}, "save_last_n: must be None or an integer >= 1, got 0"),
     ({"swa_snapshot": "later"}, "swa_snapshot: 'later'; allowed: epoch_start, epoch_end"),
+    ({"kd.teacher_weight": 2}, "kd.teacher_weight: must lie in \\[0, 1\\], got 2"),
+    ({"kd.temperature": 0}, "kd.temperature: must be a number > 0, got 0"),
 ])
 def test_upstream_switches_that_cannot_work_stop_before_any_work(updates, message):
     with pytest.raises(ConfigError, match=r"(?s)" + message.replace("(", r"\(").replace(")", r"\)")):

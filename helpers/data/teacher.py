@@ -126,7 +126,8 @@ def check_logits_file(path: str | os.PathLike, dataset_file: str | os.PathLike, 
 
 class TeacherTargets:
     """Row -> the teacher's targets for a clip, then a has-teacher flag: softmax or sigmoid of logits / T
-    (C + 1 float32 values; all zeros when the row is missing). Opens the file lazily in each process."""
+    (C + 1 float32 values; all zeros when the row has no teacher: missing, or never written). Opens the file
+    lazily in each process and keeps only its row flags (2 bytes a clip); each call reads one logits row."""
 
     ACTIVATIONS = ("sigmoid", "softmax")
 
@@ -136,21 +137,22 @@ class TeacherTargets:
         if not temperature > 0:
             raise ValueError(f"kd.temperature must be > 0, got {temperature}")
         self.path, self.temperature, self.activation = os.fspath(path), float(temperature), activation
-        self._file, self._pid = None, None
+        self._file, self._pid, self._has_teacher = None, None, None
         with h5py.File(self.path, "r") as file:
             self.classes = int(file[LOGITS_KEY].shape[1])
 
     def __getstate__(self):
-        return {**self.__dict__, "_file": None, "_pid": None}
+        return {**self.__dict__, "_file": None, "_pid": None, "_has_teacher": None}
 
     def _open(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
             self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
+            self._has_teacher = self._file[WRITTEN_KEY][:] & ~self._file[MISSING_KEY][:]
         return self._file
 
     def __call__(self, row: int) -> np.ndarray:
         file = self._open()
-        if file[MISSING_KEY][row] or not file[WRITTEN_KEY][row]:
+        if not self._has_teacher[row]:
             return np.zeros(self.classes + 1, dtype=np.float32)
         scaled = file[LOGITS_KEY][row].astype(np.float64) / self.temperature
         if self.activation == "sigmoid":
