@@ -123,6 +123,16 @@ class PaSSTModule(pl.LightningModule):
             networks.append(("swa_", self.swa.net))
         return networks
 
+    def evaluation_logits(self, waveforms: torch.Tensor, net: nn.Module | None = None,
+                          spectrograms: torch.Tensor | None = None) -> torch.Tensor:
+        """The logits evaluation scores for a waveform batch (`net`: the network or its SWA average):
+        mel + net, or with `eval_windowing` the mean over inference's windows (`windowed_logits`).
+        `spectrograms` of the batch may be passed in when several networks see the same batch."""
+        net = self.net if net is None else net
+        if self.eval_windowing:
+            return windowed_logits(net, self.mel, waveforms)
+        return net(self.spectrograms(waveforms) if spectrograms is None else spectrograms)[0]
+
     def on_validation_epoch_start(self):
         self._outputs = {}
 
@@ -133,7 +143,7 @@ class PaSSTModule(pl.LightningModule):
         spectrograms = None if self.eval_windowing else self.spectrograms(waveforms)
         labels, mask = self.task.split(targets)
         for prefix, net in self._validated_networks():
-            logits = windowed_logits(net, self.mel, waveforms) if self.eval_windowing else net(spectrograms)[0]
+            logits = self.evaluation_logits(waveforms, net, spectrograms)
             outputs = self._outputs.setdefault((dataloader_idx, prefix), self._no_outputs())
             outputs["scores"].append(self.task.scores(logits).detach())
             outputs["labels"].append(labels.detach().float())

@@ -24,8 +24,8 @@ from helpers.config_checks import ConfigError
 from helpers.data import HDF5FormatError, collate_drop_failed
 from helpers.data.teacher import (LogitsRowWriter, SourceIdentity, check_logits_file, check_resumable,
                                   create_logits_file, logits_file_name, unwritten_rows)
+from helpers.lightning_module import PaSSTModule
 from helpers.trainer import resolve_precision, trainer_accelerator
-from models.windowing import windowed_logits
 
 log = logging.getLogger(__name__)
 
@@ -175,15 +175,7 @@ def true_dtype(precision: str) -> torch.dtype | None:
     return {"64-true": torch.float64, "16-true": torch.float16, "bf16-true": torch.bfloat16}.get(precision)
 
 
-def evaluation_logits(module: torch.nn.Module, waveforms: torch.Tensor) -> torch.Tensor:
-    """The logits validation computes for a waveform batch: mel frontend + net, or with the module's
-    `eval_windowing` the mean over inference's windows (`models.windowing.windowed_logits`)."""
-    if getattr(module, "eval_windowing", False):
-        return windowed_logits(module.net, module.mel, waveforms)
-    return module(waveforms)[0]
-
-
-def compute_rows(module: torch.nn.Module, dataset: Dataset, rows: np.ndarray, writer: LogitsRowWriter,
+def compute_rows(module: PaSSTModule, dataset: Dataset, rows: np.ndarray, writer: LogitsRowWriter,
                  batch_size: int, num_workers: int, device: torch.device, precision: str, chunk_rows: int,
                  progress: tqdm | None = None) -> None:
     """Logits of `rows` (file rows of `dataset`) written through `writer` every `chunk_rows` rows; clips that
@@ -204,7 +196,7 @@ def compute_rows(module: torch.nn.Module, dataset: Dataset, rows: np.ndarray, wr
             if batch is not None:
                 waveforms = batch[0].to(device, non_blocking=True)
                 with precision_context(precision, device):
-                    output = evaluation_logits(module, waveforms.to(dtype) if dtype else waveforms)
+                    output = module.evaluation_logits(waveforms.to(dtype) if dtype else waveforms)
                 if output.shape[1] != writer.classes:
                     raise ValueError(f"the network gives {output.shape[1]} logits per clip, {writer.path} holds "
                                      f"{writer.classes}")
