@@ -3,7 +3,6 @@ a Lightning logger), callbacks, atomic checkpoints, accelerator and precision.""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import os
@@ -17,6 +16,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from helpers.config_checks import TRAINER_OWN_KEYS, normalize_precision
+from helpers.data.atomic import atomic_open
 from helpers.launch import ddp_trainer_defaults
 from helpers.lightning1_keys import LIGHTNING1_KEYS, NOT_SET, lightning2_options
 from helpers.networks import load_training_checkpoint
@@ -80,30 +80,13 @@ class RunProgressBar(TQDMProgressBar):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temporary file next to it, syncs it and renames it into place, so a
+    """Writes each checkpoint with `helpers.data.atomic.atomic_open` (temporary file, sync, rename), so a
     process killed (or a write failing) while saving leaves the previous checkpoint intact; a failed write
     removes its temporary file. Reads checkpoints with `weights_only=True` (`load_training_checkpoint`)."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        path = os.fspath(path)
-        directory = os.path.dirname(path) or "."
-        os.makedirs(directory, exist_ok=True)
-        temporary = f"{path}.partial-{os.getpid()}"
-        try:
-            with open(temporary, "wb") as file:
-                torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temporary)
-            raise
-        descriptor = os.open(directory, os.O_RDONLY)  # make the rename itself durable
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        with atomic_open(path) as file:
+            torch.save(checkpoint, file)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         return load_training_checkpoint(os.fspath(path))

@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
+from helpers.data.atomic import atomic_open
 from helpers.data.hdf5 import TARGET_KEY, HDF5FormatError, PackedBitsTargets, TargetCodec
 from helpers.data.processes import wait_for
 
@@ -211,21 +212,6 @@ def _load_cached(path: str, rows: int) -> np.ndarray | None:
     return weights
 
 
-def _write_atomically(path: str, weights: np.ndarray) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.partial-{os.getpid()}"
-    try:
-        with open(temporary, "wb") as file:
-            np.save(file, weights, allow_pickle=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def _broadcast(weights: np.ndarray | None, rows: int, rank: int) -> np.ndarray:
     """Rank 0's weights on every rank of the running process group (CUDA tensors under NCCL)."""
     import torch
@@ -273,7 +259,8 @@ def shared_class_balanced_weights(hdf5_files: Sequence[str | os.PathLike], class
         weights = _load_cached(path, rows) if os.path.exists(path) else None
         if weights is None:
             weights = class_balanced_weights_from_hdf5(files, *options)
-            _write_atomically(path, weights)
+            with atomic_open(path) as file:
+                np.save(file, weights, allow_pickle=False)
             logger.info("wrote the class-balanced weights to %s for the other ranks", path)
         else:
             logger.info("class-balanced weights for %d clips from the cache %s", rows, path)
