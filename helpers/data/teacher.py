@@ -25,6 +25,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
+from helpers.data.atomic import AtomicWrite
 from helpers.data.augment import mix_targets_linear
 from helpers.data.hdf5 import AUDIO_NAME_KEY, HDF5FormatError, as_str
 
@@ -39,13 +40,17 @@ def logits_file_name(dataset_file: str | os.PathLike) -> str:
 
 
 def names_digest(path: str | os.PathLike) -> str:
-    """sha256 of the file's clip names (newline-joined, utf-8), read in chunks."""
+    """sha256 of the file's clip names, each as utf-8 followed by a newline, read and hashed a chunk at a time."""
     digest = hashlib.sha256()
     with h5py.File(path, "r") as file:
         names = file[AUDIO_NAME_KEY]
         for start in range(0, len(names), NAMES_CHUNK):
-            for name in names[start:start + NAMES_CHUNK]:
-                digest.update(as_str(name).encode("utf-8") + b"\n")
+            chunk = names[start:start + NAMES_CHUNK].tolist()
+            try:
+                joined = b"\n".join(chunk)  # HDF5 gives bytes: hashed as stored (utf-8)
+            except TypeError:
+                joined = "\n".join(map(as_str, chunk)).encode("utf-8")
+            digest.update(joined + b"\n")
     return digest.hexdigest()
 
 
@@ -194,11 +199,10 @@ def _allocated_dataset(file: h5py.File, name: str, shape: tuple, dtype, fill: bo
 
 def create_logits_file(path: str | os.PathLike, source: SourceIdentity, classes: int, teacher: str) -> None:
     """A logits file for `source` with no row written yet: the names copied in chunks, `logits` allocated
-    (rows x classes float16), `written` and `missing` all False, the attributes. Built under a temporary name,
-    synced and renamed into place: `path` is never half-made."""
-    path = os.fspath(path)
-    temporary = path + ".creating"
-    with h5py.File(temporary, "w") as file, h5py.File(source.path, "r") as dataset:
+    (rows x classes float16), `written` and `missing` all False, the attributes. Written through `AtomicWrite`:
+    `path` is never half-made, and a failure leaves no temporary."""
+    with AtomicWrite(path) as temporary, h5py.File(temporary, "w") as file, \
+            h5py.File(source.path, "r") as dataset:
         names = dataset[AUDIO_NAME_KEY]
         copy = file.create_dataset(AUDIO_NAME_KEY, shape=names.shape, dtype=names.dtype)
         for start in range(0, len(names), NAMES_CHUNK):
@@ -207,9 +211,6 @@ def create_logits_file(path: str | os.PathLike, source: SourceIdentity, classes:
         for key in (WRITTEN_KEY, MISSING_KEY):
             _allocated_dataset(file, key, (source.rows,), np.bool_, fill=True)
         file.attrs.update({"kind": LOGITS_KIND, "classes": int(classes), "teacher": teacher, **source.attributes()})
-    with open(temporary, "rb+") as file:
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
 
 
 def _contiguous_offset(file: h5py.File, key: str, dtype: np.dtype) -> int:
