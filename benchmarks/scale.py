@@ -103,11 +103,12 @@ def packed_labels(start: int, count: int, rng: np.random.Generator, balanced: bo
 
 
 def write_upstream_layout(path: str, rows: int, mp3: np.ndarray, seed: int, balanced: bool) -> None:
-    """One file in upstream's layout, written in chunks (to `path`.partial, renamed when complete)."""
+    """One file in upstream's layout, written in chunks (through `AtomicWrite`: it appears when complete)."""
+    from helpers.data.atomic import AtomicWrite
+
     rng = np.random.default_rng(seed)
-    partial = path + ".partial"
     vlen = h5py.vlen_dtype(np.uint8)
-    with h5py.File(partial, "w") as file:
+    with AtomicWrite(path) as temporary, h5py.File(temporary, "w") as file:
         names = file.create_dataset("audio_name", shape=(rows,), dtype="S20")
         audio = file.create_dataset("mp3", shape=(rows,), dtype=vlen)
         target = file.create_dataset("target", shape=(rows, (CLASSES + 7) // 8), dtype=np.uint8)
@@ -120,7 +121,6 @@ def write_upstream_layout(path: str, rows: int, mp3: np.ndarray, seed: int, bala
                 clips[row] = mp3
             audio.write_direct(clips, dest_sel=np.s_[start:start + count])
             target[start:start + count] = packed_labels(start, count, rng, balanced)
-    os.replace(partial, path)
 
 
 def make_index_scale_audioset(directory: str, clips: int, eval_clips: int) -> dict[str, str]:
@@ -159,13 +159,15 @@ def upstream_formula(files: list[str], offset: float = 100, summed: bool = True)
 
 def measure_weights(kind: str, files: list[str], out: str) -> dict:
     from helpers.data import class_balanced_weights_from_hdf5
+    from helpers.data.atomic import atomic_open
 
     before = reset_peak_rss()
     started = time.perf_counter()
     weights = upstream_formula(files) if kind == "upstream" else class_balanced_weights_from_hdf5(files, CLASSES)
     seconds = time.perf_counter() - started
     peak = peak_rss_mib()
-    np.save(out, weights)
+    with atomic_open(out) as file:
+        np.save(file, weights)
     packed = 0
     for path in files:
         with h5py.File(path, "r") as file:
@@ -498,8 +500,9 @@ def main(argv: list[str] | None = None) -> None:
         results["command_line"] = run_command_line(directory, args.clips, args.ddp, args.steps, args.workers, args.timeout)
     report(results)
     if args.json:
-        with open(args.json, "w") as file:
-            json.dump(results, file, indent=1)
+        from helpers.data.atomic import write_text
+
+        write_text(args.json, json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 
 from custom.dataset import INFO_FILE, LABEL_FILE, SPLIT_FILES
 from helpers.data import PackedBitsTargets, write_label_file
+from helpers.data.atomic import write_text
 from helpers.data.labels import multi_hot
 from helpers.data.prepare import AUDIO_EXTENSIONS, convert_files_to_mp3, find_audio_files, pack_mp3_files
 
@@ -222,8 +223,7 @@ def _check_mp3_settings(mp3_dir: pathlib.Path, settings: dict) -> None:
         if written != settings:
             raise PrepareError(f"{str(mp3_dir)!r} holds files converted with {written}, not {settings}; use another "
                                "--out (or --mp3-dir), or delete that folder")
-    mp3_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings), encoding="utf-8")
+    write_text(path, json.dumps(settings))
 
 
 def prepare(audio_dir: str | os.PathLike, out_dir: str | os.PathLike, csv_path: str | os.PathLike | None = None,
@@ -270,12 +270,12 @@ def prepare(audio_dir: str | os.PathLike, out_dir: str | os.PathLike, csv_path: 
                 for clip in members)
         pack_mp3_files(path, rows, PackedBitsTargets(len(classes)), total=len(members))
     skipped.sort()
-    (out_dir / SKIPPED_FILE).write_text("".join(f"{name}\t{reason}\n" for name, reason in skipped), encoding="utf-8")
+    write_text(out_dir / SKIPPED_FILE, "".join(f"{name}\t{reason}\n" for name, reason in skipped))
     counts = {split: len(members) for split, members in splits.items() if members}
     info = {"classes": classes, "multi_label": multi_label, "channels": channels, "sample_rate": int(sample_rate),
             "splits": counts, "split": "csv" if clips[0].split else {"fractions": list(fractions), "seed": seed},
             "skipped": len(skipped)}
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text(out_dir / INFO_FILE, json.dumps(info, indent=1, ensure_ascii=False) + "\n")
     return Prepared(os.fspath(out_dir), classes, multi_label, counts, skipped)
 
 

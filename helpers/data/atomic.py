@@ -9,6 +9,7 @@ process may leave its temporary behind, never a half-written target.
         ...
     with AtomicWrite(path) as temporary:        # h5py.File(temporary, "w")
         ...
+    write_text(path, text)
 """
 
 from __future__ import annotations
@@ -69,3 +70,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **open_options) -> It
         raise ValueError(f"atomic_open writes a whole file: mode {mode!r} must start with 'w'")
     with AtomicWrite(path) as temporary, open(temporary, mode, **open_options) as file:
         yield file
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """`path` holds `text` (utf-8), written through `atomic_open`."""
+    with atomic_open(path, "w", encoding="utf-8") as file:
+        file.write(text)

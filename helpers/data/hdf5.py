@@ -15,6 +15,8 @@ from typing import Iterable
 import h5py
 import numpy as np
 
+from helpers.data.atomic import AtomicWrite
+
 AUDIO_NAME_KEY = "audio_name"
 AUDIO_KEY = "mp3"
 TARGET_KEY = "target"
@@ -122,17 +124,14 @@ def validate_hdf5(path: str | os.PathLike, classes_num: int, target_codec: Targe
 
 
 class HDF5DatasetWriter:
-    """Streams clips into a new HDF5-mp3 file; the file appears under its name only after `close()`.
-
-    Use as a context manager; on an exception the partial file is removed.
-    """
+    """Streams clips into a new HDF5-mp3 file through an `AtomicWrite`: the file appears under its name only
+    after `close()`. Use as a context manager; on an exception the temporary file is removed."""
 
     def __init__(self, path: str | os.PathLike, target_codec: TargetCodec, chunk: int = 256):
         self.path = os.fspath(path)
         self.codec = target_codec
-        self.partial_path = self.path + ".partial"
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._file = h5py.File(self.partial_path, "w")
+        self._target = AtomicWrite(self.path)
+        self._file = h5py.File(self._target.temporary, "w")
         target_dtype = np.uint8 if isinstance(target_codec, PackedBitsTargets) else np.float32
         self._names = self._file.create_dataset(AUDIO_NAME_KEY, shape=(0,), maxshape=(None,), chunks=(chunk,),
                                                 dtype=h5py.string_dtype("utf-8"))
@@ -165,14 +164,13 @@ class HDF5DatasetWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-            os.replace(self.partial_path, self.path)
+            self._target.commit()
 
     def abort(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if os.path.exists(self.partial_path):
-            os.remove(self.partial_path)
+        self._target.discard()
 
     def __enter__(self) -> "HDF5DatasetWriter":
         return self

@@ -8,6 +8,8 @@ from typing import Iterable, Mapping, NamedTuple
 
 import numpy as np
 
+from helpers.data.atomic import atomic_open
+
 LABEL_FILE_COLUMNS = ("index", "mid", "display_name")
 
 
@@ -53,8 +55,8 @@ def read_label_file(path: str | os.PathLike) -> list[Label]:
 
 
 def write_label_file(path: str | os.PathLike, labels: list[Label] | list[tuple[str, str]]) -> None:
-    """Write a label file; `labels` are `Label`s or `(mid, display_name)` pairs, indexed in order."""
-    with open(path, "w", newline="", encoding="utf-8") as file:
+    """Write a label file (atomically); `labels` are `Label`s or `(mid, display_name)` pairs, indexed in order."""
+    with atomic_open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file, quoting=csv.QUOTE_MINIMAL)
         writer.writerow(LABEL_FILE_COLUMNS)
         for index, label in enumerate(labels):

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from helpers.data.atomic import atomic_open, write_text
 from helpers.data.audio import AudioDecodeError, decode_audio, encode_mp3
 from helpers.data.hdf5 import HDF5DatasetWriter, TargetCodec
 
@@ -41,12 +42,9 @@ def convert_file_to_mp3(source: str | os.PathLike, target: str | os.PathLike, sa
     waveform = decode_audio(source, sample_rate, channels=1 if channels == 1 else None)
     if waveform.ndim == 2 and waveform.shape[0] > channels:
         raise AudioDecodeError(os.fspath(source), f"has {waveform.shape[0]} channels; at most {channels} are kept")
-    target = os.fspath(target)
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-    partial = target + ".partial"
-    with open(partial, "wb") as file:
-        file.write(encode_mp3(waveform, sample_rate))
-    os.replace(partial, target)
+    encoded = encode_mp3(waveform, sample_rate)
+    with atomic_open(target) as file:
+        file.write(encoded)
 
 
 def _convert_job(job: tuple[str, str, int, int]) -> tuple[str, str | None]:
@@ -111,9 +109,7 @@ def convert_files_to_mp3(pairs: Sequence[tuple[str | os.PathLike, str | os.PathL
             else:
                 report.failed.append((source, error))
     report.failed.sort()
-    report_path = pathlib.Path(report_path)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text("".join(f"{source}\t{reason}\n" for source, reason in report.failed), encoding="utf-8")
+    write_text(report_path, "".join(f"{source}\t{reason}\n" for source, reason in report.failed))
     if report.failed:
         logger.warning("%d files could not be converted; listed in %s", len(report.failed), report_path)
     return report

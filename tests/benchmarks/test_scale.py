@@ -1,4 +1,6 @@
 """The scale benchmark writes upstream's HDF5 layout, and its upstream formula is the project's weights in float32."""
+import os
+
 import h5py
 import numpy as np
 
@@ -9,6 +11,7 @@ from helpers.data import PackedBitsTargets, class_balanced_weights_from_hdf5, de
 def test_index_scale_files_follow_upstreams_layout_and_weights_match(tmp_path):
     paths = make_index_scale_audioset(str(tmp_path), clips=3000, eval_clips=40)
     rows = {key: validate_hdf5(path, CLASSES) for key, path in paths.items()}
+    assert sorted(os.listdir(tmp_path / "mp3")) == sorted(os.path.basename(path) for path in paths.values())
     assert rows == {"balanced": 30, "unbalanced": 2970, "eval": 40}
     with h5py.File(paths["unbalanced"], "r") as file:
         assert file["audio_name"].dtype == np.dtype("S20") and file["target"].shape == (2970, 66)

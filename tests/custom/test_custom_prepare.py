@@ -225,5 +225,25 @@ def test_a_killed_run_resumes_to_the_same_output(tmp_path):
             np.testing.assert_array_equal(got["target"][:], want["target"][:])
     for name in (LABEL_FILE, INFO_FILE):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
-    assert not list((tmp_path / "out").rglob("*.partial"))
+    leftovers = [path.name for path in (tmp_path / "out").rglob("*.partial-*")]
+    assert all(name.endswith(f".partial-{process.pid}") for name in leftovers)  # only the write the kill cut off
     assert json.loads((tmp_path / "out" / INFO_FILE).read_text())["splits"] == {"train": 11, "valid": 2, "eval": 2}
+
+
+def test_every_file_prepare_writes_appears_complete_by_a_rename(tmp_path, monkeypatch):
+    """The mp3s, the HDF5 files, the label file, dataset.json and the reports are each written to a temporary
+    file and renamed into place (helpers.data.atomic), none written in place."""
+    class_folders(tmp_path / "audio", 2, seconds=(0.5, 0.6))
+    renamed, real_replace = [], os.replace
+
+    def replace(source, target):
+        renamed.append(pathlib.Path(target).relative_to(tmp_path / "out").as_posix())
+        real_replace(source, target)
+    monkeypatch.setattr(os, "replace", replace)
+    prepare(tmp_path / "audio", tmp_path / "out", fractions=(0.5, 0.5, 0), workers=1)
+    written = sorted(path.relative_to(tmp_path / "out").as_posix() for path in (tmp_path / "out").rglob("*")
+                     if path.is_file())
+    assert sorted(renamed) == written
+    assert {INFO_FILE, LABEL_FILE, SPLIT_FILES["train"], SPLIT_FILES["valid"], "skipped.tsv", "mp3/settings.json",
+            "mp3/conversion_failures.tsv"} <= set(written)
+    assert sum(name.endswith(".mp3") for name in written) == 2 * len(CLASSES)
