@@ -149,11 +149,14 @@ def _uses_cuda(trainer: Mapping) -> bool:
 
 
 def check_config(config: Mapping, *, n_classes: int | None = None, files: Mapping[str, str] | None = None,
-                 training: bool = True, choices: Mapping[str, Sequence] | None = None) -> None:
+                 folders: Mapping[str, str] | None = None, training: bool = True,
+                 choices: Mapping[str, Sequence] | None = None) -> None:
     """Raise `ConfigError` listing every problem of `config` (an experiment's `_config`).
 
-    n_classes: the dataset's number of classes (checked against `models.net.n_classes`). files: config
-    key -> path of each data file the command reads (they must exist). training: check the training
+    n_classes: the dataset's number of classes (checked against `models.net.n_classes` and
+    `basedataset.num_of_classes`). files: config
+    key -> path of each data file the command reads (they must exist); folders: the same for folders.
+    training: check the training
     settings (learning rate, schedule, mixup, SWA) too. choices: an experiment's own top-level key -> its
     allowed values.
     """
@@ -201,6 +204,9 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
         problems.append("dyn_norm: True is not supported (upstream never implemented dynamic normalisation and "
                         "stops with 'no dynamic norm supported yet'); allowed: False")
     dataset = config.get("basedataset", {})
+    if n_classes is not None and dataset.get("num_of_classes", n_classes) != n_classes:
+        problems.append(f"basedataset.num_of_classes: the dataset has {n_classes} classes, got "
+                        f"{dataset['num_of_classes']!r}; allowed: {n_classes}")
     if dataset.get("normalize"):
         problems.append("basedataset.normalize: True is not supported (upstream's dataset normalisation calls "
                         "functions that do not exist); allowed: False")
@@ -222,6 +228,9 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
     for key, path in (files or {}).items():
         if not path or not os.path.isfile(path):
             problems.append(f"{key}: data file {path!r} does not exist")
+    for key, path in (folders or {}).items():
+        if not path or not os.path.isdir(path):
+            problems.append(f"{key}: folder {path!r} does not exist")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

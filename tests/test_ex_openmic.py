@@ -58,6 +58,15 @@ def test_openmic_needs_20_classes(openmic_dir, tmp_path):
         ex_openmic.ex.run(config_updates=tiny_updates(openmic_dir, 40), options={"--loglevel": "ERROR"})
 
 
+def test_a_num_of_classes_other_than_openmics_20_is_refused(openmic_dir, tmp_path):
+    import ex_openmic
+    from helpers.config_checks import ConfigError
+    updates = {**tiny_updates(openmic_dir, 20), "basedataset.num_of_classes": 40}
+    with contextlib.chdir(tmp_path), pytest.raises(ConfigError, match="basedataset.num_of_classes: the dataset has "
+                                                                      "20 classes, got 40"):
+        ex_openmic.ex.run(config_updates=updates, options={"--loglevel": "ERROR"})
+
+
 def test_every_named_config_resolves():
     import ex_openmic
     for name in ex_openmic.ex.named_configs:

@@ -63,6 +63,19 @@ def test_check_config_lists_every_problem_with_allowed_values(tmp_path):
         assert expected in message
 
 
+def test_a_num_of_classes_other_than_the_datasets_is_refused():
+    check_config(minimal_config(basedataset={"num_of_classes": 10}), n_classes=10)
+    with pytest.raises(ConfigError, match="basedataset.num_of_classes: the dataset has 10 classes, got 20; "
+                                          "allowed: 10"):
+        check_config(minimal_config(basedataset={"num_of_classes": 20}), n_classes=10)
+
+
+def test_a_missing_folder_is_named_by_its_key(tmp_path):
+    check_config(minimal_config(), n_classes=10, folders={"basedataset.audio_path": str(tmp_path)})
+    with pytest.raises(ConfigError, match="basedataset.audio_path: folder .*wavs.* does not exist"):
+        check_config(minimal_config(), n_classes=10, folders={"basedataset.audio_path": str(tmp_path / "wavs")})
+
+
 def test_check_config_rejects_a_precision_the_gpu_cannot_do(monkeypatch):
     import helpers.config_checks as checks
     monkeypatch.setattr(checks, "_cuda_available", lambda: True)
