@@ -4,6 +4,8 @@
     python ex_esc50.py with basedataset.fold=3 trainer.precision=16-mixed -c "ESC-50 fold 3"
 """
 
+import os
+
 from sacred import Experiment, Ingredient
 
 import esc50.dataset as esc50
@@ -70,21 +72,33 @@ def test_set(esc50_hdf5, fold, sample_rate, clip_length, in_mem):
 
 @basedataset.capture
 def data_files(esc50_hdf5, meta_csv, audio_path):
-    return {"basedataset.esc50_hdf5": ensure_esc50_hdf5(esc50_hdf5, meta_csv, audio_path)}
+    """(files, folders) the commands read: esc50_hdf5, or while it is missing and upstream's meta_csv is there,
+    meta_csv and the audio_path folder that `esc50_file` converts into it."""
+    if os.path.isfile(esc50_hdf5) or not os.path.isfile(meta_csv):
+        return {"basedataset.esc50_hdf5": esc50_hdf5}, {}
+    return {"basedataset.meta_csv": meta_csv}, {"basedataset.audio_path": audio_path}
+
+
+def esc50_file(config):
+    """basedataset.esc50_hdf5, converted once from upstream's layout when missing (after the config checks)."""
+    dataset = config["basedataset"]
+    return ensure_esc50_hdf5(dataset["esc50_hdf5"], dataset["meta_csv"], dataset["audio_path"])
 
 
 def training_files(config):
-    return [data_files()["basedataset.esc50_hdf5"]]  # the training folds are rows of this one file
+    return [esc50_file(config)]  # the training folds are rows of this one file
 
 
 def loaders(config, training=True):
-    teachers = experiment.teacher_targets(config, training_files(config), activation="softmax") if training else None
+    files = training_files(config)  # upstream's layout converted first (once)
+    teachers = experiment.teacher_targets(config, files, activation="softmax") if training else None
     return experiment.train_and_test_loaders(config, training, lambda seed: training_set(seed=seed, teachers=teachers),
                                              test_set)
 
 
 def checked(config, training=True, with_files=True):
-    check_config(config, n_classes=esc50.NUM_CLASSES, training=training, files=data_files() if with_files else None)
+    files, folders = data_files() if with_files else (None, None)
+    check_config(config, n_classes=esc50.NUM_CLASSES, training=training, files=files, folders=folders)
 
 
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "test"),

@@ -50,8 +50,8 @@ def test_every_named_config_resolves():
         assert config["models"]["net"]["n_classes"] == 50
 
 
-def test_upstreams_layout_of_meta_csv_and_wav_folder_is_converted_once_and_trained_on(tmp_path):
-    import ex_esc50
+def upstream_layout(tmp_path):
+    """Upstream's ESC-50 folder: esc50/meta/esc50.csv and esc50/audio_32k/*.wav (10 clips over the 5 folds)."""
     from helpers.data import encode_audio
     base = tmp_path / "audioset_hdf5s"
     (base / "esc50" / "meta").mkdir(parents=True)
@@ -64,9 +64,27 @@ def test_upstreams_layout_of_meta_csv_and_wav_folder_is_converted_once_and_train
         (base / "esc50" / "audio_32k" / name).write_bytes(encode_audio(waveform, 32000, "wav"))
         lines.append(f"{name},{index % 5 + 1},{index % 3},class{index % 3},False,{100 + index},A")
     (base / "esc50" / "meta" / "esc50.csv").write_text("\n".join(lines) + "\n")
+    return base
+
+
+def test_upstreams_layout_of_meta_csv_and_wav_folder_is_converted_once_and_trained_on(tmp_path):
+    import ex_esc50
+    base = upstream_layout(tmp_path)
     with contextlib.chdir(tmp_path):
         result = ex_esc50.ex.run(config_updates=tiny_updates(str(base)),
                                  options={"--loglevel": "ERROR", "--file_storage": "runs"}).result
     assert result["val.clips"] == 2 and (base / "mp3" / "esc50_mp3.hdf").is_file()  # fold 2: two clips
     with h5py.File(base / "mp3" / "esc50_mp3.hdf") as file:
         assert len(file["audio_name"]) == 10 and sorted(set(file["fold"][:])) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("update, message", [
+    ({"basedataset.num_of_classes": 10}, "basedataset.num_of_classes: the dataset has 50 classes, got 10"),
+    ({"basedataset.audio_path": "missing/"}, "basedataset.audio_path: folder 'missing/' does not exist")])
+def test_a_bad_config_stops_before_upstreams_layout_is_converted(tmp_path, update, message):
+    import ex_esc50
+    from helpers.config_checks import ConfigError
+    base = upstream_layout(tmp_path)
+    with contextlib.chdir(tmp_path), pytest.raises(ConfigError, match=message):
+        ex_esc50.ex.run(config_updates={**tiny_updates(str(base)), **update}, options={"--loglevel": "ERROR"})
+    assert not (base / "mp3").exists()  # neither esc50_mp3.hdf nor its mp3 clips were made
