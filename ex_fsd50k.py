@@ -77,9 +77,11 @@ def training_set(balanced_train_hdf5, sample_rate, clip_length, random_crop, in_
 
 
 @basedataset.capture
-def evaluation_sets(valid_hdf5, eval_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem):
-    return (fsd50k.get_valid_set(valid_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem),
-            fsd50k.get_eval_set(eval_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem))
+def evaluation_set(split, valid_hdf5, eval_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem):
+    """The `split` ("valid" or "eval") set."""
+    if split == "valid":
+        return fsd50k.get_valid_set(valid_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem)
+    return fsd50k.get_eval_set(eval_hdf5, variable_eval, sample_rate, eval_clip_length, in_mem)
 
 
 @basedataset.capture
@@ -89,11 +91,12 @@ def logits_set(path, variable_eval, sample_rate, eval_clip_length, in_mem):
 
 
 @basedataset.capture
-def data_files(balanced_train_hdf5, valid_hdf5, eval_hdf5, training=True):
-    files = {"basedataset.valid_hdf5": valid_hdf5, "basedataset.eval_hdf5": eval_hdf5}
-    if training:
-        files["basedataset.balanced_train_hdf5"] = balanced_train_hdf5
-    return files
+def data_files(balanced_train_hdf5, valid_hdf5, eval_hdf5, training=True, split="valid"):
+    """The files a command reads: all three to train, the `split` file alone to evaluate."""
+    if not training:
+        return {f"basedataset.{split}_hdf5": valid_hdf5 if split == "valid" else eval_hdf5}
+    return {"basedataset.valid_hdf5": valid_hdf5, "basedataset.eval_hdf5": eval_hdf5,
+            "basedataset.balanced_train_hdf5": balanced_train_hdf5}
 
 
 def training_files(config):
@@ -105,11 +108,13 @@ def loaders(config, training=True):
     (training loader, {"valid_": ...}, {"eval_": ...}: the best checkpoint on eval after training); without
     `training`, (None, the `evaluate_split` loader)."""
     cfg = config["datasets"]
-    valid_set, eval_set = evaluation_sets()
-    sets = {"valid_": experiment.evaluation_loader(valid_set, **experiment.loader_options(cfg["valid"])),
-            "eval_": experiment.evaluation_loader(eval_set, **experiment.loader_options(cfg["eval"]))}
+
+    def evaluation_loader(split):
+        return experiment.evaluation_loader(evaluation_set(split), **experiment.loader_options(cfg[split]))
+
     if not training:
-        return None, {config["evaluate_split"] + "_": sets[config["evaluate_split"] + "_"]}
+        return None, {config["evaluate_split"] + "_": evaluation_loader(config["evaluate_split"])}
+    sets = {"valid_": evaluation_loader("valid"), "eval_": evaluation_loader("eval")}
     teachers = experiment.teacher_targets(config, training_files(config))
     train_loader = experiment.training_loader(training_set(seed=config["seed"], teachers=teachers), seed=config["seed"],
                                               shuffle=bool(cfg["training"]["shuffle"]),
@@ -122,7 +127,7 @@ def loaders(config, training=True):
 def checked(config, training=True, with_files=True):
     check_config(config, n_classes=fsd50k.NUM_CLASSES, training=training,
                  choices={"evaluate_split": EVALUATE_SPLITS, "eval_every_epoch": (True, False)},
-                 files=data_files(training=training) if with_files else None)
+                 files=data_files(training=training, split=config["evaluate_split"]) if with_files else None)
 
 
 experiment.add_standard_commands(ex, TASK, loaders, checked, loader_names=("training", "validation", "evaluation"),

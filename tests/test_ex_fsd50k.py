@@ -77,6 +77,20 @@ def test_evaluate_only_scores_the_valid_split_unless_told_eval(fsd50k_dir, tmp_p
     assert 0 <= result[f"{split}_ap"] <= 1
 
 
+@pytest.mark.parametrize("split, clips, absent", [("valid", 5, "eval"), ("eval", 6, "valid")])
+def test_evaluate_only_builds_and_needs_only_the_split_it_scores(fsd50k_dir, tmp_path, split, clips, absent):
+    result, _ = run(fsd50k_dir, tmp_path, "evaluate_only", evaluate_split=split,
+                    **{f"basedataset.{absent}_hdf5": str(tmp_path / "absent.hdf"),
+                       "basedataset.balanced_train_hdf5": str(tmp_path / "absent.hdf")})
+    assert result[f"{split}_val.clips"] == clips and not any(key.startswith(absent) for key in result)
+
+
+def test_a_num_of_classes_other_than_fsd50ks_200_is_refused(fsd50k_dir, tmp_path):
+    from helpers.config_checks import ConfigError
+    with pytest.raises(ConfigError, match="basedataset.num_of_classes: the dataset has 200 classes, got 527"):
+        run(fsd50k_dir, tmp_path, **{"basedataset.num_of_classes": 527})
+
+
 def test_every_named_config_resolves():
     import ex_fsd50k
     assert "variable_eval" in ex_fsd50k.ex.named_configs
