@@ -266,7 +266,7 @@ def evaluate(config: Mapping, run, experiment_name: str, task,
 
 def speed_test(config: Mapping, task, batch_size: int, steps: int = 20, warmup_steps: int = 3) -> float:
     """Training spectrograms per second of the configured network (forward, backward, AdamW step) on
-    random input of the configured size, on the configured accelerator and precision."""
+    random input of the configured size and channels, on the configured accelerator and precision."""
     accelerator = trainer_accelerator(config["trainer"])
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     precision = resolve_precision(config["trainer"].get("precision", "32-true"), accelerator)
@@ -276,7 +276,7 @@ def speed_test(config: Mapping, task, batch_size: int, steps: int = 20, warmup_s
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     frames = net_config.get("input_tdim") or 998
-    x = torch.randn(batch_size, 1, mel_config["n_mels"], frames, device=device)
+    x = torch.randn(batch_size, net_config.get("in_channels", 1), mel_config["n_mels"], frames, device=device)
     targets = torch.rand(batch_size, net_config["n_classes"] * (2 if hasattr(task, "n_labels") else 1),
                          device=device).round()
     labels, mask = task.split(targets)
