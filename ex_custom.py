@@ -6,7 +6,7 @@ reports mAP (`ap`), single-label data with cross-entropy and accuracy (`acc`). T
 seconds at random offsets; evaluation runs whole clips through inference's windows (`eval_windowing`).
 
     python ex_custom.py with basedataset.base_dir=custom_data/ -c "my sounds"
-    python ex_custom.py with basedataset.base_dir=stereo_data/ models.net.in_channels=2   # prepare --channels 2
+    python ex_custom.py with basedataset.base_dir=stereo_data/   # prepare --channels 2: a two-channel network
 """
 
 import os
@@ -38,6 +38,7 @@ def dataset_config():
     eval_hdf5 = base_dir + custom.SPLIT_FILES["eval"]  # optional (prepare --split ...,0 writes none)
     label_file = base_dir + custom.LABEL_FILE  # the class names, for python -m passt_hear tag --labels
     num_of_classes, multi_label = custom.label_space(base_dir)  # from its dataset.json (None: not prepared)
+    channels = custom.prepared_channels(base_dir)  # from its dataset.json (1: not prepared); models.net.in_channels
     random_crop = True  # train on clip_length seconds at a random offset of each clip (False: from its start)
     eval_clip_length = None  # None: evaluate whole clips (batch size 1) | seconds from each clip's start
     wavmix = 0  # waveform mixup of clip pairs (0: off)
@@ -59,7 +60,8 @@ def default_config(basedataset):
                     eval=experiment.loader_config(1, 4))
     # masks and patchout scale with the training crop (at 10 s: 2 s of time mask, 20 of ~99 time columns)
     models = dict(mel=dict(timem=int(20 * basedataset["clip_length"])),
-                  net=dict(n_classes=basedataset["num_of_classes"], s_patchout_t=int(2 * basedataset["clip_length"])))
+                  net=dict(n_classes=basedataset["num_of_classes"], s_patchout_t=int(2 * basedataset["clip_length"]),
+                           in_channels=basedataset["channels"]))  # in_channels=1 would mono-mix stereo data
     trainer = dict(max_epochs=30)
 
 

@@ -49,6 +49,14 @@ def label_space(base_dir: str | os.PathLike) -> tuple[int | None, bool | None]:
     return len(info["classes"]), bool(info["multi_label"])
 
 
+def prepared_channels(base_dir: str | os.PathLike) -> int:
+    """The channels a prepared folder's mp3s keep (1 or 2, `prepare --channels`); 1 when it is not prepared yet."""
+    try:
+        return int(read_info(base_dir)["channels"])
+    except (OSError, ValueError):
+        return 1
+
+
 def hdf5_path(base_dir: str, split: str) -> str:
     """The file of `split` (train, valid, eval) in a prepared folder."""
     return os.path.join(base_dir, SPLIT_FILES[split])

@@ -81,12 +81,28 @@ def test_multi_label_data_trains_with_bce_well_above_chance_and_scores_the_eval_
     assert evaluated["eval_ap"] == pytest.approx(result["eval_ap"], abs=1e-6) and evaluated["eval_excluded_clips"] == 0
 
 
-def test_stereo_data_trains_a_two_channel_network(single_label):
+@pytest.fixture(scope="module")
+def stereo(single_label):
+    """The single-label folder prepared with --channels 2 (its stereo files stay stereo) as `stereo/`."""
     prepare(single_label / "audio", single_label / "stereo", fractions=(0.6, 0.4, 0.0), channels=2, workers=1)
-    result = run(single_label, **updates(single_label, epochs=2, data="stereo", **{"models.net.in_channels": 2}))
+    return single_label
+
+
+def test_stereo_data_trains_a_two_channel_network_by_default(stereo):
+    import ex_custom
+    assert resolved_config(ex_custom.ex, **{"basedataset.base_dir": f"{stereo / 'stereo'}/"})["models"]["net"][
+        "in_channels"] == 2  # the prepared channels
+    assert resolved_config(ex_custom.ex, **{"basedataset.base_dir": f"{stereo / 'data'}/"})["models"]["net"][
+        "in_channels"] == 1
+    result = run(stereo, **updates(stereo, epochs=2, data="stereo"))
     assert result["valid_val.clips"] == 12 and 0 <= result["valid_acc"] <= 1
     state_dict = torch.load(result["last_checkpoint"], weights_only=True)["state_dict"]
     assert state_dict["net.patch_embed.proj.weight"].shape[1] == 2
+
+
+def test_model_speed_test_feeds_the_network_its_channels(stereo, capsys):
+    speed = run(stereo, "model_speed_test", **updates(stereo, data="stereo"), speed_test_batch_size=2)
+    assert speed > 0 and "training specs/s" in capsys.readouterr().out
 
 
 def test_the_fine_tuned_checkpoint_tags_files_with_the_users_classes(single_label, capsys):
