@@ -10,29 +10,31 @@ import time
 
 from sacred.observers import FileStorageObserver
 
+from helpers.cluster import end_process, global_rank, print_error, world_size
+from helpers.preemption import PREEMPTED_EXIT_CODE, RunPreempted
+
 OBSERVER_FLAGS = ("-F", "--file_storage", "-m", "--mongo_db", "-s", "--sql", "-t", "--tiny_db", "-u",
                   "--unobserved", "-S", "--s3")
 UNOBSERVED_COMMANDS = {"help", "print_config", "print_named_configs", "print_dependencies", "save_config",
                        "test_loaders", "preload_mp3", "model_speed_test"}
 
 
-def global_rank() -> int:
-    return int(os.environ.get("RANK", 0))
-
-
 def launch(ex, argv: list[str] | None = None):
     """Run the sacred command line of `ex`.
 
     - `DDP=N` re-executes the command under `torch.distributed.run` with N processes on this node
-      (`NUM_NODES`, `NODE_RANK`, `MASTER_ADDR`, `MASTER_PORT` for several nodes); a rank that fails stops
-      all of them. Only rank 0 is observed (the others run with `-u`). Without `seed=` the launcher draws
-      one for all processes (`with_shared_seed`).
+      (`NUM_NODES`, `NODE_RANK`, `MASTER_ADDR`, `MASTER_PORT` for several nodes). torchrun and srun start
+      the ranks directly. Only rank 0 is observed (the others run with `-u`); every rank trains with rank
+      0's seed (`helpers.cluster.agree_on_seed`).
     - Runs that train or evaluate get a file storage observer in `runs/<experiment>/` unless the command
       line names observers (`-F DIR`, `-m HOST:PORT:DB`, ...) or `-u`.
+    - A rank of a run of several processes that fails ends at once (`helpers.cluster.end_process`), so
+      its peers' collectives fail fast and torchrun stops the job; a pre-empted run exits with
+      `PREEMPTED_EXIT_CODE` after saying how to continue.
     """
     argv = list(sys.argv if argv is None else argv)
     if os.environ.get("DDP") and "TORCHELASTIC_RUN_ID" not in os.environ:
-        _exec_torchrun(int(os.environ["DDP"]), with_shared_seed(argv))
+        _exec_torchrun(int(os.environ["DDP"]), argv)
     if global_rank() != 0:
         if not {"-u", "--unobserved"} & set(argv[1:]):
             argv.insert(1, "-u")
@@ -41,21 +43,33 @@ def launch(ex, argv: list[str] | None = None):
     observed = command in (None, "with") or command not in UNOBSERVED_COMMANDS
     if observed and not any(arg.split("=")[0] in OBSERVER_FLAGS for arg in argv[1:]):
         ex.observers.append(FileStorageObserver(os.path.join("runs", ex.path)))
-    return ex.run_commandline(argv)
+    try:
+        result = ex.run_commandline(argv)
+    except RunPreempted as preempted:
+        if global_rank() == 0:
+            print(preempted.continue_line(argv), file=sys.stderr, flush=True)
+        code = PREEMPTED_EXIT_CODE
+    except SystemExit as stop:  # sacred's exit after printing a failed run's error (or its usage)
+        if stop.code is not None and not isinstance(stop.code, int):
+            print(stop.code, file=sys.stderr)
+        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+    except BaseException as error:  # noqa: BLE001  (e.g. KeyboardInterrupt: ends the rank like any failure)
+        print_error(error)
+        code = 1
+    else:
+        if world_size() > 1:
+            _leave_process_group()
+        return result
+    if world_size() > 1 or code == PREEMPTED_EXIT_CODE:
+        end_process(code)
+    raise SystemExit(code)
 
 
-def with_shared_seed(argv: list[str]) -> list[str]:
-    """`argv` with `seed=N` drawn once here when it names none: sacred would draw another seed in every
-    process, and the ranks' samplers must draw the same epoch to take disjoint shards of it. Nodes cannot
-    share a drawn seed, so several nodes need `seed=` on the command line."""
-    if any(arg.startswith("seed=") for arg in argv[1:]):
-        return argv
-    if int(os.environ.get("NUM_NODES", 1)) > 1:
-        raise SystemExit("NUM_NODES > 1: give the same seed=N on every node's command line (the ranks' samplers "
-                         "must draw the same epochs)")
-    seed = int.from_bytes(os.urandom(4), "little") >> 1
-    logging.getLogger(__name__).info("DDP: every process runs with seed=%d", seed)
-    return argv + ([] if "with" in argv[1:] else ["with"]) + [f"seed={seed}"]
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _exec_torchrun(processes: int, argv: list[str]) -> None:
@@ -71,17 +85,6 @@ def _exec_torchrun(processes: int, argv: list[str]) -> None:
                                      nodes)
     sys.stdout.flush()
     os.execv(sys.executable, command + argv)
-
-
-def ddp_trainer_defaults() -> dict:
-    """`devices`, `num_nodes` and `strategy` for the `trainer` config: from torchrun's environment under
-    `DDP=N`, a single device otherwise."""
-    if "LOCAL_WORLD_SIZE" in os.environ or os.environ.get("DDP"):
-        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("DDP", 1)))
-        world = int(os.environ.get("WORLD_SIZE", per_node * int(os.environ.get("NUM_NODES", 1))))
-        return {"devices": per_node, "num_nodes": max(world // per_node, 1), "strategy": "ddp"}
-    return {"devices": 1, "num_nodes": 1, "strategy": "auto"}
-
 
 
 def run_directory(run, experiment_name: str) -> str | None:

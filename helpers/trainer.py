@@ -17,10 +17,11 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from helpers.config_checks import TRAINER_OWN_KEYS, normalize_precision
 from helpers.data.atomic import atomic_open
-from helpers.launch import ddp_trainer_defaults
+from helpers.cluster import DDP_TIMEOUT_DEFAULT, ddp_strategy, ddp_trainer_defaults
 from helpers.lightning1_keys import LIGHTNING1_KEYS, NOT_SET, lightning2_options
 from helpers.networks import load_training_checkpoint
 from helpers.plots import SpectrogramPictures, TrainingCurves
+from helpers.preemption import PreemptionCallback
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,15 @@ def resolve_precision(precision, accelerator: str) -> str:
 
 def build_trainer(trainer_config: Mapping, run, run_dir: str | None, monitor: str, swa_callback=None,
                   spectrogram_batches: int = 2, wandb: Mapping | None = None, checkpoints: bool = True,
-                  save_last_n: int | None = None, save_best: int = 1) -> pl.Trainer:
+                  save_last_n: int | None = None, save_best: int = 1, ddp_timeout: float = DDP_TIMEOUT_DEFAULT,
+                  preempt_signals=()) -> pl.Trainer:
     """A Trainer from the `trainer` config with this project's loggers (TensorBoard, CSV, sacred,
     optionally Weights & Biases) and callbacks (checkpoints: last, the `save_best` best by `monitor`, and
-    with `save_last_n` those of the last N epochs; SWA;
-    pictures). Upstream's Lightning-1 keys are translated (`helpers.lightning1_keys`)."""
+    with `save_last_n` those of the last N epochs; SWA; pictures; with `preempt_signals` and checkpoints a
+    `PreemptionCallback` first, writing checkpoints/last.ckpt). A DDP strategy's collectives wait at most
+    `ddp_timeout` seconds. Upstream's Lightning-1 keys are translated (`helpers.lightning1_keys`)."""
     options = lightning2_options(trainer_config)
+    options["strategy"] = ddp_strategy(options.get("strategy", "auto"), ddp_timeout)
     summary_depth = options.pop("model_summary_depth", None)
     refresh_rate = options.pop("progress_bar_refresh_rate", 1)
     checkpoints = checkpoints and options.pop("enable_checkpointing", True) is not False
@@ -143,6 +147,9 @@ def build_trainer(trainer_config: Mapping, run, run_dir: str | None, monitor: st
         callbacks.append(ModelSummary(max_depth=summary_depth))
     if checkpoints:  # (Lightning's save_last only writes when the best one changes)
         directory = os.path.join(run_dir, "checkpoints") if run_dir else None
+        if preempt_signals:  # first: its epoch-start hook positions the loader before any other callback runs
+            callbacks.insert(0, PreemptionCallback(preempt_signals, directory and os.path.join(directory, "last.ckpt"),
+                                                   run_dir))
         callbacks += [ModelCheckpoint(dirpath=directory, filename="best-epoch{epoch:03d}", monitor=monitor,
                                       mode="max", save_top_k=save_best, auto_insert_metric_name=False),
                       ModelCheckpoint(dirpath=directory, filename="last", enable_version_counter=False)]
