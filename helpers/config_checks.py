@@ -16,6 +16,7 @@ from models.registry import ARCHITECTURES, get_arch
 from helpers.lightning1_keys import LIGHTNING1_KEYS, lightning1_problems, lightning2_options
 from helpers.lightning_module import NONFINITE_LOSS_ACTIONS
 from helpers.networks import load_training_checkpoint
+from helpers.preemption import signal_numbers
 from models.weights import CheckpointError
 from helpers.schedules import SCHEDULE_MODES
 from helpers.swa import SWA_SNAPSHOTS
@@ -188,8 +189,16 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
                             + ", ".join(NONFINITE_LOSS_ACTIONS))
         if config.get("compile") not in COMPILE_CHOICES:
             problems.append(f"compile: {config.get('compile')!r}; allowed: auto, True, False")
-        if config.get("resume"):
+        if config.get("resume") and config["resume"] != "auto":
             _check_resume(config["resume"], problems)
+        if not (isinstance(config.get("ddp_timeout"), (int, float)) and not isinstance(config["ddp_timeout"], bool)
+                and config["ddp_timeout"] > 0):
+            problems.append(f"ddp_timeout: must be a number of seconds > 0, got {config.get('ddp_timeout')!r}")
+        try:
+            signal_numbers(config.get("preempt_signals"))
+        except ValueError as error:
+            problems.append(f"preempt_signals: {error}; allowed: a list of signal names such as SIGTERM, SIGUSR1 "
+                            "(or [] for none)")
         if config.get("swa") and config.get("swa_snapshot", "epoch_start") not in SWA_SNAPSHOTS:
             problems.append(f"swa_snapshot: {config.get('swa_snapshot')!r}; allowed: {', '.join(SWA_SNAPSHOTS)}")
         for key in ("save_last_n", "save_best"):

@@ -14,7 +14,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from helpers.config_checks import ConfigError, resume_path
+from helpers.cluster import DDP_TIMEOUT_DEFAULT
+from helpers.config_checks import ConfigError
 from helpers.data.teacher import TeacherTargets, check_logits_file, logits_file_name
 from helpers.launch import launch, run_directory  # noqa: F401  (the scripts' entry point)
 from helpers.lightning_module import PaSSTModule
@@ -22,6 +23,8 @@ from helpers.loaders import (evaluation_loader, loader_config, loader_options, t
                              training_loader)
 from helpers.logits import CHUNK_ROWS, LogitsSources, save_logits as save_logits_procedure
 from helpers.networks import build_network
+from helpers.preemption import PREEMPT_SIGNALS_DEFAULT, PreemptionCallback, fit_unless_preempted
+from helpers.resuming import start_training
 from helpers.schedules import make_lr_lambda
 from helpers.swa import SWACallback
 from helpers.tasks import Distilled
@@ -58,7 +61,9 @@ def common_config():
     # knowledge distillation: per clip (1 - teacher_weight) * loss(labels) + teacher_weight * loss(teacher's
     # sigmoid (ESC-50: softmax) of logits / temperature); teacher_logits: save_logits' file(s) or folder
     kd = dict(teacher_logits=None, teacher_weight=0.9, temperature=1.0)
-    resume = None  # run folder or .ckpt to continue from
+    resume = None  # run folder or .ckpt to continue from, or auto: the newest checkpoint of a run of this config
+    ddp_timeout = DDP_TIMEOUT_DEFAULT  # seconds a rank waits in a collective for the others, then the job fails
+    preempt_signals = PREEMPT_SIGNALS_DEFAULT  # stop at the next step with a checkpoint, INTERRUPTED ([]: off)
     speed_test_batch_size = 100
     spectrogram_batches = 2  # PNGs of the first training batches
     wandb = dict(enabled=False, project="passt", log_model=True)  # other keys go to Lightning's WandbLogger
@@ -165,14 +170,6 @@ def build_module(config: Mapping, task, training: bool = True) -> PaSSTModule:
         compile_net=compile_net and training, eval_windowing=bool(config.get("eval_windowing", False)))
 
 
-def resume_checkpoint(resume: str | None) -> str | None:
-    """`resume` may name a checkpoint file or a run folder (its checkpoints/last.ckpt)."""
-    path = resume_path(resume)
-    if path is not None and not os.path.isfile(path):
-        raise FileNotFoundError(f"resume={resume!r}: no checkpoint at {path}")
-    return path
-
-
 # --- procedures ------------------------------------------------------------------------------------
 def named_loaders(loaders: DataLoader | Mapping[str, DataLoader]) -> dict[str, DataLoader]:
     """{metric prefix: loader}: one loader is the unprefixed set; a mapping names several (FSD50K's
@@ -180,12 +177,15 @@ def named_loaders(loaders: DataLoader | Mapping[str, DataLoader]) -> dict[str, D
     return dict(loaders) if isinstance(loaders, Mapping) else {"": loaders}
 
 
-def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLoader,
-          eval_loaders: DataLoader | Mapping[str, DataLoader],
-          final_eval_loaders: DataLoader | Mapping[str, DataLoader] | None = None):
-    """Fit the configured module, validating every epoch on `eval_loaders` (the first set's `task.monitor`
-    picks the best checkpoint); returns the run's result (final and best figures, checkpoint paths). With
-    `final_eval_loaders`, the best checkpoint is then evaluated on them."""
+def train(config: Mapping, run, experiment_name: str, task, loaders: Callable[[Mapping], tuple]):
+    """Fit the configured module, validating every epoch on the evaluation loaders (the first set's
+    `task.monitor` picks the best checkpoint); returns the run's result (final and best figures, checkpoint
+    paths). `loaders(config)` -> (training loader, evaluation loader(s)[, loader(s) that score the best
+    checkpoint after training]), built once every rank has the run's seed (`start_training`). A pre-empted
+    fit raises `RunPreempted` after its checkpoint."""
+    config, resumed = start_training(config, run, experiment_name)
+    train_loader, eval_loaders, *final = loaders(config)
+    final_eval_loaders = final[0] if final else None
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     run_dir = run_directory(run, experiment_name)
     module = build_module(config, task)
@@ -196,10 +196,14 @@ def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLo
                       config.get("swa_validate_every_epoch", False)) if config["swa"] else None
     trainer = build_trainer(config["trainer"], run, run_dir, monitor, swa, config.get("spectrogram_batches", 2),
                             config.get("wandb"), save_last_n=config.get("save_last_n"),
-                            save_best=config.get("save_best") or 1)  # None: the best one
+                            save_best=config.get("save_best") or 1,  # None: the best one
+                            ddp_timeout=config.get("ddp_timeout", DDP_TIMEOUT_DEFAULT),
+                            preempt_signals=config.get("preempt_signals") or ())
     if config.get("watch_model", True):
         watch_gradients(trainer, module)
-    trainer.fit(module, train_loader, list(eval_loaders.values()), ckpt_path=resume_checkpoint(config.get("resume")))
+    preemption = next((callback for callback in trainer.callbacks if isinstance(callback, PreemptionCallback)), None)
+    fit_unless_preempted(trainer, preemption, module, train_loader, list(eval_loaders.values()),
+                         ckpt_path=resumed and resumed["checkpoint"])
     checkpoint, last = trainer.checkpoint_callbacks[:2]
     result = {key: float(value) for key, value in trainer.callback_metrics.items()}
     result.update(epochs=trainer.current_epoch, run_dir=run_dir, best_checkpoint=checkpoint.best_model_path,
@@ -329,7 +333,8 @@ def add_standard_commands(ex, task, loaders: Callable, check: Callable, loader_n
         teachers = check_teachers(_config, training_files(_config)) if training_files else None
         if teachers:
             _run.info["distillation"] = teachers
-        return train(_config, _run, ex.path, distilled(task_for(_config), _config), *loaders(_config, training=True))
+        return train(_config, _run, ex.path, distilled(task_for(_config), _config),
+                     lambda config: loaders(config, training=True))
 
     def evaluate_only(_config, _run):
         check(_config, training=False)

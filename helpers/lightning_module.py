@@ -64,6 +64,7 @@ class PaSSTModule(pl.LightningModule):
         self.validation_sets: tuple[str, ...] = ("",)
         self._outputs: dict[tuple[int, str], dict[str, list]] = {}
         self.skipped_batches = 0
+        self.epoch_loss: dict = {}  # the current epoch's {"epoch", "sum" of loss x clips, "clips"} over all ranks
 
     def spectrograms(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(B, C, samples) waveforms -> (B, C, n_mels, frames) log-mel spectrograms."""
@@ -83,7 +84,8 @@ class PaSSTModule(pl.LightningModule):
             labels, mask = self.task.mix(labels, mask, partners, lam)
         logits, _ = self.net(spectrograms)
         loss = self.task.per_clip_loss(logits, labels, mask).mean()
-        if not self._all_ranks_finite(loss):
+        non_finite, loss_sum, clips = self._over_all_ranks(loss, len(labels))
+        if non_finite:
             where = f"epoch {self.current_epoch}, step {self.global_step}, batch {batch_idx}"
             if self.nonfinite_loss == "stop":
                 raise NonFiniteLossError(f"non-finite training loss ({loss.item()}) at {where}; the weights and "
@@ -91,17 +93,31 @@ class PaSSTModule(pl.LightningModule):
             self.skipped_batches += 1
             log.warning("skipping a batch with non-finite loss at %s (%d skipped)", where, self.skipped_batches)
             return None
-        self.log("train.loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True, sync_dist=True,
-                 batch_size=len(labels))
+        self.epoch_loss["sum"] += loss_sum
+        self.epoch_loss["clips"] += clips
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True, sync_dist=True,
                  batch_size=len(labels))
         return loss
 
-    def _all_ranks_finite(self, loss: torch.Tensor) -> bool:
-        finite = torch.isfinite(loss.detach()).to(torch.int32)
+    def _over_all_ranks(self, loss: torch.Tensor, clips: int) -> tuple[bool, float, int]:
+        """(any rank's loss non-finite, sum of loss x clips, clips) of this step over all ranks, in one
+        all-reduce."""
+        totals = torch.stack([(~torch.isfinite(loss.detach())).to(torch.float64), loss.detach().double() * clips,
+                              torch.tensor(float(clips), dtype=torch.float64, device=loss.device)])
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite)
+            dist.all_reduce(totals)
+        non_finite, loss_sum, clips = totals.tolist()
+        return non_finite > 0, loss_sum, int(clips)
+
+    def on_train_epoch_start(self):
+        if self.epoch_loss.get("epoch") != self.current_epoch:  # (not when continuing a pre-empted epoch)
+            self.epoch_loss = {"epoch": self.current_epoch, "sum": 0.0, "clips": 0}
+
+    def on_train_epoch_end(self):
+        """train.loss: the mean loss of the epoch's clips over all ranks (kept in checkpoints, so an epoch
+        continued after pre-emption reports the loss of all its batches)."""
+        if self.epoch_loss["clips"]:
+            self.log("train.loss", self.epoch_loss["sum"] / self.epoch_loss["clips"], prog_bar=True)
 
     def configure_optimizers(self):
         # The fused kernels are the fastest on both CPU and CUDA (benchmarks/train_speed.py --optimizer)
@@ -196,12 +212,14 @@ class PaSSTModule(pl.LightningModule):
     # --- checkpoints: the RNG state travels with the weights (resume continues the same random stream)
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_states"] = capture_rng_states()
+        checkpoint["epoch_loss"] = dict(self.epoch_loss)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse a checkpoint of another network (listing the differing names), then restore the RNG."""
         check_state_dict(checkpoint["state_dict"], self, getattr(self._trainer, "ckpt_path", None) or "to resume")
         if "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])
+        self.epoch_loss = dict(checkpoint.get("epoch_loss") or {})
 
 
 def capture_rng_states() -> dict:

@@ -3,6 +3,7 @@ batches that cover each clip once over all ranks."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable, Mapping
 
 import numpy as np
@@ -11,6 +12,33 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from helpers.data import DistributedShardSampler, collate_drop_failed, seed_worker, set_dataset_epoch
 
+class _ResumableSampler(Sampler[int]):
+    """Wraps a training sampler so that one iteration can start after its first `skip` indices (a run
+    continued mid-epoch); `set_epoch`, `epoch` and the rest are the wrapped sampler's."""
+
+    def __init__(self, sampler: Sampler):
+        self.sampler, self.skip = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
+
+    def __getattr__(self, name):
+        if name == "sampler":
+            raise AttributeError(name)
+        return getattr(self.sampler, name)
+
+    def __iter__(self):
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 class EpochLoader(DataLoader):
     """A training DataLoader whose epoch is a function of (seed, epoch) alone: nothing carries over from
     one epoch to the next, so a run resumed at an epoch boundary repeats the uninterrupted run.
@@ -18,7 +46,8 @@ class EpochLoader(DataLoader):
     Each iteration starts (lazily, at the first batch, after Lightning has called the sampler's
     `set_epoch`) by passing the sampler's epoch to the dataset pipeline (`set_dataset_epoch`: augmentation
     draws from (seed, epoch, clip)) and seeding the loader's own generator, from which the workers' seeds
-    are drawn, with (seed, epoch). torch's global generator is not touched.
+    are drawn, with (seed, epoch). torch's global generator is not touched. `resume_within_epoch` makes
+    the next iteration of an epoch start after the batches a pre-empted run had trained.
     """
 
     def __init__(self, dataset: Dataset, seed: int, sampler: Sampler, **options):
@@ -26,11 +55,22 @@ class EpochLoader(DataLoader):
             raise TypeError(f"{type(sampler).__name__} has no set_epoch/epoch; the epoch seeds the data")
         if options.get("persistent_workers"):
             raise ValueError("persistent workers would keep the previous epoch's dataset state")
-        super().__init__(dataset, sampler=sampler, generator=torch.Generator(), **options)
+        super().__init__(dataset, sampler=_ResumableSampler(sampler), generator=torch.Generator(), **options)
         self.seed = int(seed)
+        self._resume_at: tuple[int, int] | None = None
+
+    def resume_within_epoch(self, epoch: int, batches: int) -> None:
+        """The next iteration, if it is of `epoch`, leaves out its first `batches` batches (without loading
+        them): the sampler's order, the clips' augmentation and the workers' seeds stay those of the epoch."""
+        self._resume_at = (int(epoch), int(batches))
 
     def __iter__(self):
         epoch = int(self.sampler.epoch)
+        if self._resume_at is not None:
+            resume_epoch, batches = self._resume_at
+            self._resume_at = None
+            if resume_epoch == epoch:
+                self.sampler.skip = batches * self.batch_size
         set_dataset_epoch(self.dataset, epoch)
         self.generator.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0] >> 1))
         yield from super().__iter__()

@@ -1,15 +1,5 @@
-"""helpers.experiment: resume targets, named validation sets and the closing line."""
-import pytest
-
-from helpers.experiment import final_line, named_loaders, resume_checkpoint
-
-
-def test_resume_accepts_a_run_folder(tmp_path):
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
-    assert resume_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoints" / "last.ckpt")
-    with pytest.raises(FileNotFoundError, match="resume="):
-        resume_checkpoint(str(tmp_path / "missing.ckpt"))
+"""helpers.experiment: named validation sets and the closing line."""
+from helpers.experiment import final_line, named_loaders
 
 
 def test_validation_sets_are_named_by_their_metric_prefix():

@@ -44,3 +44,24 @@ def test_without_shuffle_an_epoch_is_the_file_order_as_upstreams_openmic_and_esc
         shuffled.sampler.set_epoch(epoch)
         assert list(next(iter(ordered))[1]) == [dataset[index][1] for index in range(5)]
     assert list(next(iter(shuffled))[1]) != list(next(iter(ordered))[1])
+
+
+def test_an_epoch_continued_after_pre_emption_yields_exactly_the_batches_not_yet_trained(tmp_path):
+    """resume_within_epoch(e, n): that epoch's iteration starts at its batch n (the same clips, augmented the
+    same way, whatever the workers), the epoch keeps its length, and the next epoch is whole again."""
+    write_tone_hdf5(tmp_path / "clips.hdf", n_clips=10, classes_num=4, seconds=0.25)
+    dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.25, gain_augment=6,
+                                roll=True, roll_conf={"shift_range": 400}, wavmix=True, seed=2)
+    whole = training_loader(dataset, batch_size=3, num_workers=0, seed=2)
+    whole.sampler.set_epoch(1)
+    uninterrupted = list(whole)
+    continued = training_loader(dataset, batch_size=3, num_workers=2, seed=2)
+    continued.sampler.set_epoch(1)
+    continued.resume_within_epoch(1, 2)
+    rest = list(continued)
+    assert len(continued) == len(uninterrupted) == 4 and len(rest) == 2
+    for (waveforms, names, _), (expected, expected_names, _) in zip(rest, uninterrupted[2:]):
+        assert list(names) == list(expected_names) and torch.equal(waveforms, expected)
+    assert len(list(continued)) == 4  # only the one iteration was shortened
+    continued.resume_within_epoch(0, 2)  # a position of another epoch leaves this one whole
+    assert len(list(continued)) == 4
