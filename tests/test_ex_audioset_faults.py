@@ -1,6 +1,6 @@
 """ex_audioset.py under faults, through the real command line: a run killed with SIGKILL mid-epoch resumes
 and repeats the uninterrupted run exactly; runs with one seed agree whatever the number of data workers;
-a rank that fails stops a DDP=2 run, showing its error, without hanging."""
+(several processes and their faults: tests/test_ex_audioset_cluster.py)."""
 import contextlib
 import json
 import os
@@ -126,30 +126,3 @@ def test_the_seed_alone_decides_the_losses_whatever_the_number_of_workers(data_d
     for name in ("train.loss", "val.loss", "ap"):
         assert first[name]["values"] == second[name]["values"] == without_workers[name]["values"], name
     assert first["train.loss"]["values"][0] != other_seed["train.loss"]["values"][0]
-
-
-FAIL_ON_RANK_1 = '''
-import os
-if os.environ.get("RANK") == "1":  # imported at start-up by every process of the run; patches rank 1 only
-    import helpers.lightning_module
-
-    def training_step(self, batch, batch_idx):
-        raise RuntimeError(f"injected failure on rank 1 at batch {batch_idx}")
-
-    helpers.lightning_module.PaSSTModule.training_step = training_step
-'''
-
-
-def test_a_failing_rank_stops_the_whole_ddp_run_showing_its_error(data_dir, tmp_path):
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(FAIL_ON_RANK_1)
-    started = time.monotonic()
-    process = subprocess.run(command(data_dir, "observed", **{"trainer.max_epochs": 2}), cwd=tmp_path, timeout=240,
-                             env=environment(DDP="2", PYTHONPATH=f"{hook}{os.pathsep}{ROOT}"), capture_output=True,
-                             text=True)
-    output = process.stdout + process.stderr
-    assert process.returncode != 0, output[-3000:]
-    assert "RuntimeError: injected failure on rank 1 at batch 0" in output
-    assert re.search(r"Root Cause.*?rank\s*: 1 \(local_rank: 1\)", output, re.S)  # torchrun's summary
-    assert time.monotonic() - started < 120, "the other rank was left waiting"

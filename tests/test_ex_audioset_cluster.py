@@ -1,0 +1,110 @@
+"""ex_audioset.py on two processes, started the ways clusters start them -- DDP=2, torchrun, srun (its SLURM_*
+environment) and two nodes -- on loopback: every rank trains with rank 0's seed, so the ranks' shards of an
+epoch are disjoint; ranks given different seeds refuse to start; a rank that fails ends the whole job fast,
+its error shown once, the run FAILED and nothing left running."""
+import os
+import re
+import shlex
+import socket
+import sys
+import time
+
+import pytest
+
+from tests.ex_audioset_runs import ROOT, command, make_data, records, run, run_status
+
+SHORT = {"trainer.max_epochs": 1, "trainer.limit_train_batches": 2, "swa": False}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp("cluster_data"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def one_seed_and_disjoint_shards(record_dir) -> int:
+    drawn = records(record_dir)
+    assert sorted(drawn) == [0, 1], drawn.keys()
+    assert drawn[0]["seed"] == drawn[1]["seed"]
+    assert drawn[0]["indices"] and not set(drawn[0]["indices"]) & set(drawn[1]["indices"])
+    return drawn[0]["seed"]
+
+
+def side_by_side(*commands: tuple[dict, list[str]]) -> list[str]:
+    """One shell command line starting each (environment, command) at once and failing if any fails."""
+    starts = [" ".join([f"{key}={shlex.quote(str(value))}" for key, value in env.items()] + [shlex.join(cmd)])
+              for env, cmd in commands]
+    script = " ".join(f"env {start} & p{index}=$!;" for index, start in enumerate(starts))
+    script += " status=0; " + " ".join(f"wait $p{index} || status=1;" for index in range(len(starts)))
+    return ["bash", "-c", script + " exit $status"]
+
+
+def test_ddp_2_without_a_seed_trains_every_rank_with_one_seed(data_dir, tmp_path):
+    code, output, left = run(command(data_dir, "runs", without=("seed",), **SHORT), tmp_path, DDP="2",
+                             PASST_RECORD_DIR=str(tmp_path))
+    assert code == 0, output[-4000:]
+    seed = one_seed_and_disjoint_shards(tmp_path)
+    assert run_status(tmp_path / "runs" / "1")["status"] == "COMPLETED" and left == []
+    import json
+    assert json.loads((tmp_path / "runs" / "1" / "config.json").read_text())["seed"] == seed
+
+
+def test_torchrun_without_a_seed_trains_every_rank_with_rank_0s_seed(data_dir, tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    code, output, _ = run(torchrun + command(data_dir, "runs", without=("seed",), **SHORT)[1:], tmp_path,
+                          PASST_RECORD_DIR=str(tmp_path))
+    assert code == 0, output[-4000:]
+    one_seed_and_disjoint_shards(tmp_path)
+
+
+def srun_task(rank: int, port: int, record_dir) -> dict:
+    """What srun sets for task `rank` of 2 on one node (Lightning's SLURM environment reads these)."""
+    return {"SLURM_NTASKS": 2, "SLURM_PROCID": rank, "SLURM_LOCALID": rank, "SLURM_NODEID": 0, "SLURM_NNODES": 1,
+            "SLURM_NTASKS_PER_NODE": 2, "SLURM_JOB_ID": 4242, "SLURM_JOB_NAME": "passt", "SLURM_NODELIST": "127.0.0.1",
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "PASST_RECORD_DIR": record_dir}
+
+
+def test_srun_tasks_without_a_seed_train_with_rank_0s_seed(data_dir, tmp_path):
+    port, line = free_port(), command(data_dir, "runs", without=("seed",), **SHORT)
+    code, output, _ = run(side_by_side((srun_task(0, port, tmp_path), line), (srun_task(1, port, tmp_path), line)),
+                          tmp_path)
+    assert code == 0, output[-4000:]
+    one_seed_and_disjoint_shards(tmp_path)
+    assert run_status(tmp_path / "runs" / "1")["status"] == "COMPLETED"  # task 0 alone is observed
+    assert not (tmp_path / "runs" / "2").exists()
+
+
+def test_two_nodes_without_a_seed_train_with_rank_0s_seed(data_dir, tmp_path):
+    port, line = free_port(), command(data_dir, "runs", without=("seed",), **SHORT)
+    nodes = [{"DDP": 1, "NUM_NODES": 2, "NODE_RANK": node, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
+              "PASST_RECORD_DIR": tmp_path} for node in (0, 1)]
+    code, output, _ = run(side_by_side((nodes[0], line), (nodes[1], line)), tmp_path)
+    assert code == 0, output[-4000:]
+    one_seed_and_disjoint_shards(tmp_path)
+
+
+def test_ranks_given_different_seeds_stop_before_any_work(data_dir, tmp_path):
+    port = free_port()
+    code, output, left = run(side_by_side((srun_task(0, port, tmp_path), command(data_dir, "runs", seed=1, **SHORT)),
+                                          (srun_task(1, port, tmp_path), command(data_dir, "runs", seed=2, **SHORT))),
+                             tmp_path)
+    assert code != 0
+    assert "the ranks of this run were given different seeds (rank 0: seed=1, rank 1: seed=2)" in output
+    assert records(tmp_path) == {} and left == []  # no epoch was drawn
+
+
+def test_a_failing_rank_ends_the_whole_ddp_run_fast_showing_its_error_once(data_dir, tmp_path):
+    started = time.monotonic()
+    code, output, left = run(command(data_dir, "runs", **{"trainer.max_epochs": 2}), tmp_path, timeout=180,
+                             DDP="2", PASST_FAIL_RANK="1")
+    assert code != 0, output[-3000:]
+    assert output.count("RuntimeError: injected failure on rank 1 at batch 0") == 1, output[-6000:]
+    assert re.search(r"Root Cause.*?rank\s*: 1 \(local_rank: 1\)", output, re.S)  # torchrun's summary
+    assert run_status(tmp_path / "runs" / "1")["status"] == "FAILED"  # rank 0's run: stopped by the other's failure
+    assert left == []
+    assert time.monotonic() - started < 120, "the other rank was left waiting"
