@@ -109,9 +109,8 @@ class PaSSTModule(pl.LightningModule):
         non_finite, loss_sum, clips = totals.tolist()
         return non_finite > 0, loss_sum, int(clips)
 
-    def on_train_epoch_start(self):
-        if self.epoch_loss.get("epoch") != self.current_epoch:  # (not when continuing a pre-empted epoch)
-            self.epoch_loss = {"epoch": self.current_epoch, "sum": 0.0, "clips": 0}
+    def on_train_epoch_start(self):  # (not called for an epoch continued after pre-emption)
+        self.epoch_loss = {"epoch": self.current_epoch, "sum": 0.0, "clips": 0}
 
     def on_train_epoch_end(self):
         """train.loss: the mean loss of the epoch's clips over all ranks (kept in checkpoints, so an epoch

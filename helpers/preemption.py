@@ -96,6 +96,10 @@ class PreemptionCallback(pl.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._install()  # after Lightning's own handlers (registered when fit starts), which they replace
+        position, self.resume_position = self.resume_position, None
+        if position:  # (Lightning calls no on_train_epoch_start for an epoch it continues)
+            trainer.train_dataloader.resume_within_epoch(position["epoch"], position["batches"])
+            log.info("continuing epoch %d after its first %d batches", position["epoch"], position["batches"])
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         self._restore()
@@ -125,13 +129,6 @@ class PreemptionCallback(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.resume_position = state_dict.get("position")
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        position, self.resume_position = self.resume_position, None
-        if position and position["epoch"] == trainer.current_epoch:
-            loader = trainer.train_dataloader
-            loader.resume_within_epoch(position["epoch"], position["batches"])
-            log.info("continuing epoch %d after its first %d batches", position["epoch"], position["batches"])
 
 
 def fit_unless_preempted(trainer, preemption: PreemptionCallback | None, *args, **kwargs) -> None:

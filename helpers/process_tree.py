@@ -59,9 +59,11 @@ def stack_dumps(root: int, timeout: float = 30.0) -> str:
         if not alive(pid):
             continue
         read, text = _dump([py_spy, "dump", "--native", "--pid", str(pid)], timeout) if py_spy else (False, "")
-        if not read and gdb:
-            text = _dump([gdb, "-batch", "-p", str(pid), "-ex", "thread apply all bt 30"], timeout)[1]
-            text = "\n".join(line for line in text.splitlines() if line.startswith(("#", "Thread")))
+        if not read and py_spy:
+            read, text = _dump([py_spy, "dump", "--pid", str(pid)], timeout)  # Python frames only
+        if gdb and (not read or "(idle)" not in text and "(active)" not in text):
+            native = _dump([gdb, "-batch", "-p", str(pid), "-ex", "thread apply all bt 30"], timeout)[1]
+            text += "\n" + "\n".join(line for line in native.splitlines() if line.startswith(("#", "Thread")))
         parts.append(f"--- pid {pid} (parent {_parent(pid)}): {command_line(pid)[:200]}\n{text}")
     return "\n".join(parts)
 

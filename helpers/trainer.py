@@ -147,7 +147,7 @@ def build_trainer(trainer_config: Mapping, run, run_dir: str | None, monitor: st
         callbacks.append(ModelSummary(max_depth=summary_depth))
     if checkpoints:  # (Lightning's save_last only writes when the best one changes)
         directory = os.path.join(run_dir, "checkpoints") if run_dir else None
-        if preempt_signals:  # first: its epoch-start hook positions the loader before any other callback runs
+        if preempt_signals:  # first: it positions the loader of a continued epoch before any other callback runs
             callbacks.insert(0, PreemptionCallback(preempt_signals, directory and os.path.join(directory, "last.ckpt"),
                                                    run_dir))
         callbacks += [ModelCheckpoint(dirpath=directory, filename="best-epoch{epoch:03d}", monitor=monitor,

@@ -1,63 +1,68 @@
 """ex_audioset.py under faults, through the real command line: a run killed with SIGKILL mid-epoch resumes
-and repeats the uninterrupted run exactly; runs with one seed agree whatever the number of data workers;
-(several processes and their faults: tests/test_ex_audioset_cluster.py)."""
+and repeats the uninterrupted run exactly; a run pre-empted by SIGTERM mid-epoch stops at the next step with a
+checkpoint of it, INTERRUPTED, and `resume=auto` goes on mid-epoch to the metrics of the uninterrupted run; runs
+with one seed agree whatever the number of data workers (several processes: tests/test_ex_audioset_cluster.py)."""
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import torch
 
-from audioset.prepare_scripts.make_demo_dataset import make_demo_dataset
+from helpers.preemption import PREEMPTED_EXIT_CODE
+from helpers.process_tree import kill_tree
+from tests.ex_audioset_runs import EPOCHS, command, config, environment, make_data, metrics, run, run_status
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLASSES, SECONDS, EPOCHS = 8, 3, 5
 COMPARED = ("train.loss", "lr", "ap", "roc", "val.loss", "swa_ap", "swa_val.loss")
+BATCHES_PER_EPOCH = 6
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("faults_data")
-    make_demo_dataset(out, n_train=48, n_eval=16, n_unbalanced=8, n_classes=CLASSES, clip_length=SECONDS)
-    return str(out)
+    return make_data(tmp_path_factory.mktemp("faults_data"))
 
 
-def config(data_dir, **extra):
-    """Config updates of the demo config: a tiny PaSST, 6 batches per epoch, one data worker, SWA from epoch 2."""
-    return {"basedataset.base_dir": data_dir + "/", "basedataset.num_of_classes": CLASSES,
-            "basedataset.clip_length": SECONDS, "basedataset.epoch_len": 48, "basedataset.wavmix": 1, "seed": 5,
-            "models.net.n_classes": CLASSES, "models.net.input_tdim": 100 * SECONDS - 2,
-            "datasets.training.batch_size": 8, "datasets.training.num_workers": 1, "datasets.test.num_workers": 0,
-            "trainer.enable_progress_bar": False, "trainer.max_epochs": EPOCHS, "spectrogram_batches": 0,
-            "swa_epoch_start": 2, "swa_freq": 1, "warm_up_len": 1, "ramp_down_start": 2, "ramp_down_len": 3, **extra}
+class Background:
+    """A command line running beside the test (its output in `log`); `wait()` ends it by its timeout at the latest."""
+
+    def __init__(self, arguments, cwd, log_name, **extra_environment):
+        self.log = cwd / log_name
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(arguments, cwd=cwd, env=environment(**extra_environment), stdout=log,
+                                            stderr=subprocess.STDOUT)
+
+    def wait(self, timeout=300) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_tree(self.process.pid)
+            raise AssertionError(f"did not end in {timeout} s: {self.log.read_text()[-4000:]}") from None
+        finally:
+            kill_tree(self.process.pid)
+            self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text()
 
 
-def command(data_dir, observer_dir, **extra):
-    return [sys.executable, os.path.join(ROOT, "ex_audioset.py"), "-F", observer_dir, "with", "demo",
-            *[f"{key}={value}" for key, value in config(data_dir, **extra).items()]]
+@pytest.fixture(scope="module")
+def uninterrupted(data_dir, tmp_path_factory):
+    """The uninterrupted run's metrics, computed beside the tests that interrupt the same run."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    whole = Background(command(data_dir, "runs"), folder, "whole.log")
+    done = {}
 
+    def run_metrics():
+        if not done:
+            assert whole.wait() == 0, whole.output()[-6000:]
+            done.update(metrics(folder / "runs" / "1"))
+        return done
 
-def environment(**extra):
-    return {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1", **extra}
-
-
-def start(arguments, cwd, log_name):
-    log = open(cwd / log_name, "w")
-    return subprocess.Popen(arguments, cwd=cwd, env=environment(), stdout=log, stderr=subprocess.STDOUT)
-
-
-def finish(process, cwd, log_name, timeout=300):
-    assert process.wait(timeout=timeout) == 0, (cwd / log_name).read_text()[-6000:]
-
-
-def metrics(run_dir):
-    with open(run_dir / "metrics.json") as file:
-        return json.load(file)
+    yield run_metrics
+    whole.wait()
 
 
 def at_epochs(run_metrics, name, epochs):
@@ -86,26 +91,66 @@ def wait_for_checkpoints(path, process, epochs, timeout=300):
     return seen
 
 
-def test_a_run_killed_mid_epoch_resumes_and_repeats_the_uninterrupted_run(data_dir, tmp_path):
-    uninterrupted = start(command(data_dir, "whole"), tmp_path, "whole.log")
-    victim = start(command(data_dir, "killed"), tmp_path, "killed.log")
+def test_a_run_killed_mid_epoch_resumes_and_repeats_the_uninterrupted_run(data_dir, tmp_path, uninterrupted):
+    victim = Background(command(data_dir, "killed"), tmp_path, "killed.log")
     last = tmp_path / "killed" / "1" / "checkpoints" / "last.ckpt"
-    seen = wait_for_checkpoints(last, victim, epochs=(0, 1))
+    seen = wait_for_checkpoints(last, victim.process, epochs=(0, 1))
     time.sleep((seen[1] - seen[0]) / 2)  # half an epoch after the checkpoint of epoch 1
-    victim.send_signal(signal.SIGKILL)
+    victim.process.send_signal(signal.SIGKILL)
     assert victim.wait() == -signal.SIGKILL
     restored = saved_epoch(last)  # the newest checkpoint the kill left (never a half-written one)
     later = list(range(restored + 1, EPOCHS))
     assert later, "the run was killed too late to resume"
-    finish(uninterrupted, tmp_path, "whole.log")
 
-    resumed = subprocess.run(command(data_dir, "killed", resume=str(tmp_path / "killed" / "1")), cwd=tmp_path,
-                             env=environment(), capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-6000:]
-    whole, after_resume = metrics(tmp_path / "whole" / "1"), metrics(tmp_path / "killed" / "2")
+    code, output, _ = run(command(data_dir, "killed", resume=str(tmp_path / "killed" / "1")), tmp_path, timeout=300)
+    assert code == 0, output[-6000:]
+    whole, after_resume = uninterrupted(), metrics(tmp_path / "killed" / "2")
     assert after_resume["train.loss"]["steps"] == later  # only the epochs after the checkpoint were trained
     for name in COMPARED:
         assert after_resume[name]["values"] == pytest.approx(at_epochs(whole, name, later), abs=1e-6, rel=0), name
+
+
+def wait_for_step(folder, step, process, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not (folder / f"step-{step}").exists():
+        assert process.poll() is None, "the run ended before the step"
+        assert time.monotonic() < deadline, f"no training step {step} within {timeout} s"
+        time.sleep(0.02)
+
+
+def test_a_run_preempted_mid_epoch_stops_at_a_step_and_resume_auto_continues_it_to_the_same_metrics(
+        data_dir, tmp_path, uninterrupted):
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    victim = Background(command(data_dir, "runs"), tmp_path, "preempted.log", PASST_STEP_DIR=str(steps),
+                        PASST_HOOKS_ALWAYS="1")
+    wait_for_step(steps, BATCHES_PER_EPOCH + 3, victim.process)  # the 3rd step of epoch 1
+    signalled = time.monotonic()
+    victim.process.send_signal(signal.SIGTERM)
+    assert victim.wait() == PREEMPTED_EXIT_CODE, victim.output()[-6000:]
+    assert time.monotonic() - signalled < 60
+    output = victim.output()
+    assert "pre-empted by SIGTERM at epoch 1, after" in output and "continue it with" in output
+    assert f"resume={os.path.join('runs', '1')}" in output
+    assert run_status(tmp_path / "runs" / "1")["status"] == "INTERRUPTED"
+    saved = torch.load(tmp_path / "runs" / "1" / "checkpoints" / "last.ckpt", weights_only=True)
+    position = saved["callbacks"]["PreemptionCallback"]["position"]
+    assert position["epoch"] == 1 and 3 <= position["batches"] < BATCHES_PER_EPOCH, position
+    assert saved["global_step"] == BATCHES_PER_EPOCH + position["batches"]
+
+    code, output, _ = run(command(data_dir, "runs", resume="auto"), tmp_path, timeout=300)
+    assert code == 0, output[-6000:]
+    assert run_status(tmp_path / "runs" / "2")["status"] == "COMPLETED"
+    info = json.loads((tmp_path / "runs" / "2" / "info.json").read_text())
+    assert info["resumed_from"] == {
+        "checkpoint": os.path.join("runs", "1", "checkpoints", "last.ckpt"), "run": str(tmp_path / "runs" / "1"),
+        "seed": 5, "epoch": 1, "global_step": saved["global_step"], "batches_into_epoch": position["batches"],
+        "status": "INTERRUPTED"}
+    whole, after = uninterrupted(), metrics(tmp_path / "runs" / "2")
+    later = list(range(1, EPOCHS))
+    assert after["train.loss"]["steps"] == later  # epoch 1 is reported once, over all its batches
+    for name in COMPARED:
+        assert after[name]["values"] == pytest.approx(at_epochs(whole, name, later), abs=1e-6, rel=0), name
 
 
 def train_in_process(data_dir, tmp_path, **updates):

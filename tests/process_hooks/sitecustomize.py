@@ -4,7 +4,8 @@ sitecustomize at start-up). Each hook is switched on by an environment variable,
 
 - PASST_RECORD_DIR: each epoch, every rank writes rank<R>-epoch<E>.json: its seed and the clip indices its
   training loader draws (before any skip of a continued epoch).
-- PASST_STEP_DIR: after every training step, rank 0 writes step-<global step> (a test can signal mid-epoch).
+- PASST_STEP_DIR: after every training step, rank 0 writes step-<global step> (a test can signal mid-epoch)
+  holding the step's loss, clip names and a checksum of torch's generator state.
 - PASST_FAIL_RANK: that rank raises in its first training step.
 """
 import os
@@ -43,7 +44,10 @@ if os.environ.get("RANK") is not None or "SLURM_PROCID" in os.environ or os.envi
                 raise RuntimeError(f"injected failure on rank {_rank()} at batch {batch_idx}")
             loss = original_step(self, batch, batch_idx)
             if os.environ.get("PASST_STEP_DIR") and _rank() == 0:
-                open(os.path.join(os.environ["PASST_STEP_DIR"], f"step-{self.global_step + 1}"), "w").close()
+                import torch
+                with open(os.path.join(os.environ["PASST_STEP_DIR"], f"step-{self.global_step + 1}"), "w") as file:
+                    file.write(f"{float(loss) if loss is not None else None} {' '.join(batch[1])} "
+                               f"{int(torch.get_rng_state().double().sum())}\n")
             return loss
 
         module_class.training_step = hooked_step
