@@ -1,17 +1,23 @@
 """ex_audioset.py on two processes, started the ways clusters start them -- DDP=2, torchrun, srun (its SLURM_*
 environment) and two nodes -- on loopback: every rank trains with rank 0's seed, so the ranks' shards of an
 epoch are disjoint; ranks given different seeds refuse to start; a rank that fails ends the whole job fast,
-its error shown once, the run FAILED and nothing left running."""
+its error shown once, the run FAILED and nothing left running; a pre-emption signal to one rank stops all of
+them at one step, and resume=auto continues the run."""
+import json
 import os
 import re
 import shlex
+import signal
 import socket
+import subprocess
 import sys
 import time
 
 import pytest
+import torch
 
-from tests.ex_audioset_runs import ROOT, command, make_data, records, run, run_status
+from helpers.process_tree import descendants, kill_tree
+from tests.ex_audioset_runs import command, environment, make_data, records, run, run_status
 
 SHORT = {"trainer.max_epochs": 1, "trainer.limit_train_batches": 2, "swa": False}
 
@@ -50,7 +56,6 @@ def test_ddp_2_without_a_seed_trains_every_rank_with_one_seed(data_dir, tmp_path
     assert code == 0, output[-4000:]
     seed = one_seed_and_disjoint_shards(tmp_path)
     assert run_status(tmp_path / "runs" / "1")["status"] == "COMPLETED" and left == []
-    import json
     assert json.loads((tmp_path / "runs" / "1" / "config.json").read_text())["seed"] == seed
 
 
@@ -108,3 +113,53 @@ def test_a_failing_rank_ends_the_whole_ddp_run_fast_showing_its_error_once(data_
     assert run_status(tmp_path / "runs" / "1")["status"] == "FAILED"  # rank 0's run: stopped by the other's failure
     assert left == []
     assert time.monotonic() - started < 120, "the other rank was left waiting"
+
+
+def rank_process(root: int, rank: int) -> int | None:
+    """The pid of rank `rank` below `root` (not one of its DataLoader workers, which inherit its environment)."""
+    def environ_rank(pid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as file:
+                variables = dict(item.split(b"=", 1) for item in file.read().split(b"\0") if b"=" in item)
+            with open(f"/proc/{pid}/stat") as file:
+                parent = int(file.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None, None
+        return variables.get(b"RANK"), parent
+
+    for pid in descendants(root):
+        found, parent = environ_rank(pid)
+        if found == str(rank).encode() and environ_rank(parent)[0] != found:
+            return pid
+    return None
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step_and_resume_auto_continues(data_dir, tmp_path):
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    line = command(data_dir, "runs", **{"trainer.max_epochs": 2, "swa": False})
+    with open(tmp_path / "preempted.log", "w") as log:
+        launcher = subprocess.Popen(line, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                                    env=environment(DDP="2", PASST_STEP_DIR=str(steps)))
+    try:
+        deadline = time.monotonic() + 240
+        while not (steps / "step-2").exists():  # rank 0's 2nd step (of 3 per epoch with 2 ranks)
+            assert launcher.poll() is None and time.monotonic() < deadline, (tmp_path / "preempted.log").read_text()
+            time.sleep(0.02)
+        os.kill(rank_process(launcher.pid, 1), signal.SIGUSR1)  # SLURM's --signal=USR1@... to one rank only
+        assert launcher.wait(timeout=120) != 0
+    finally:
+        kill_tree(launcher.pid)
+        launcher.wait()
+    output = (tmp_path / "preempted.log").read_text()
+    stopped = set(re.findall(r"rank\s*: (\d) \(local_rank: \d\)\s*exitcode\s*: 75", output))
+    assert stopped == {"0", "1"}, output[-4000:]  # torchrun's summary: both ranks exited pre-empted
+    assert "continue it with" in output and "pre-empted by a signal to another rank at epoch 0" in output
+    assert run_status(tmp_path / "runs" / "1")["status"] == "INTERRUPTED"
+    saved = torch.load(tmp_path / "runs" / "1" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["callbacks"]["PreemptionCallback"]["position"]["epoch"] == 0
+
+    code, output, left = run(line + ["resume=auto"], tmp_path, DDP="2", PASST_RECORD_DIR=str(tmp_path))
+    assert code == 0, output[-4000:]
+    assert run_status(tmp_path / "runs" / "2")["status"] == "COMPLETED" and left == []
+    assert json.loads((tmp_path / "runs" / "2" / "info.json").read_text())["resumed_from"]["status"] == "INTERRUPTED"
