@@ -16,6 +16,7 @@ from models.registry import ARCHITECTURES, get_arch
 from helpers.lightning1_keys import LIGHTNING1_KEYS, lightning1_problems, lightning2_options
 from helpers.lightning_module import NONFINITE_LOSS_ACTIONS
 from helpers.networks import load_training_checkpoint
+from helpers.cluster import DDP_TIMEOUT_DEFAULT
 from helpers.preemption import signal_numbers
 from models.weights import CheckpointError
 from helpers.schedules import SCHEDULE_MODES
@@ -191,9 +192,9 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
             problems.append(f"compile: {config.get('compile')!r}; allowed: auto, True, False")
         if config.get("resume") and config["resume"] != "auto":
             _check_resume(config["resume"], problems)
-        if not (isinstance(config.get("ddp_timeout"), (int, float)) and not isinstance(config["ddp_timeout"], bool)
-                and config["ddp_timeout"] > 0):
-            problems.append(f"ddp_timeout: must be a number of seconds > 0, got {config.get('ddp_timeout')!r}")
+        ddp_timeout = config.get("ddp_timeout", DDP_TIMEOUT_DEFAULT)
+        if not (isinstance(ddp_timeout, (int, float)) and not isinstance(ddp_timeout, bool) and ddp_timeout > 0):
+            problems.append(f"ddp_timeout: must be a number of seconds > 0, got {ddp_timeout!r}")
         try:
             signal_numbers(config.get("preempt_signals"))
         except ValueError as error:

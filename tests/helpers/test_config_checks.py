@@ -63,6 +63,14 @@ def test_check_config_lists_every_problem_with_allowed_values(tmp_path):
         assert expected in message
 
 
+def test_cluster_keys_are_checked_before_any_work():
+    check_config(minimal_config(ddp_timeout=60, preempt_signals=["SIGUSR1"], resume="auto"), n_classes=10)
+    with pytest.raises(ConfigError) as error:
+        check_config(minimal_config(ddp_timeout=0, preempt_signals=["SIGTREM"]), n_classes=10)
+    assert "ddp_timeout: must be a number of seconds > 0, got 0" in str(error.value)
+    assert "preempt_signals: 'SIGTREM' is not a signal name" in str(error.value)
+
+
 def test_a_num_of_classes_other_than_the_datasets_is_refused():
     check_config(minimal_config(basedataset={"num_of_classes": 10}), n_classes=10)
     with pytest.raises(ConfigError, match="basedataset.num_of_classes: the dataset has 10 classes, got 20; "
