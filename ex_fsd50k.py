@@ -106,8 +106,12 @@ def loaders(config, training=True):
     `training`, (None, the `evaluate_split` loader)."""
     cfg = config["datasets"]
     valid_set, eval_set = evaluation_sets()
-    sets = {"valid_": experiment.evaluation_loader(valid_set, **experiment.loader_options(cfg["valid"])),
-            "eval_": experiment.evaluation_loader(eval_set, **experiment.loader_options(cfg["eval"]))}
+    subset = experiment.eval_subset(config)  # the eval split's, or the one evaluate_only scores
+    scored = "eval" if training else config["evaluate_split"]
+    sets = {"valid_": experiment.evaluation_loader(valid_set, subset=subset if scored == "valid" else None,
+                                                   **experiment.loader_options(cfg["valid"])),
+            "eval_": experiment.evaluation_loader(eval_set, subset=subset if scored == "eval" else None,
+                                                  **experiment.loader_options(cfg["eval"]))}
     if not training:
         return None, {config["evaluate_split"] + "_": sets[config["evaluate_split"] + "_"]}
     teachers = experiment.teacher_targets(config, training_files(config))

@@ -15,11 +15,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from helpers.config_checks import ConfigError, resume_path
+from helpers.data import HDF5AudioDataset
 from helpers.data.teacher import TeacherTargets, check_logits_file, logits_file_name
 from helpers.launch import launch, run_directory  # noqa: F401  (the scripts' entry point)
 from helpers.lightning_module import PaSSTModule
-from helpers.loaders import (evaluation_loader, loader_config, loader_options, train_and_test_loaders,  # noqa: F401
-                             training_loader)
+from helpers.loaders import (eval_subset, evaluation_loader, loader_config, loader_options,  # noqa: F401
+                             train_and_test_loaders, training_loader)
 from helpers.logits import CHUNK_ROWS, LogitsSources, save_logits as save_logits_procedure
 from helpers.networks import build_network
 from helpers.schedules import make_lr_lambda
@@ -89,6 +90,7 @@ def common_dataset_config():
     normalize = False  # upstream's dataset normalisation, which upstream never implemented (True refused)
     subsample = False  # unused, as upstream
     fold = 1  # ESC-50's test fold; unused by the other datasets, as upstream
+    eval_subset = None  # a file of clip ids (one a line): score only those clips of the eval set (README: Data report)
 
 
 # --- knowledge distillation ------------------------------------------------------------------------
@@ -180,6 +182,37 @@ def named_loaders(loaders: DataLoader | Mapping[str, DataLoader]) -> dict[str, D
     return dict(loaders) if isinstance(loaders, Mapping) else {"": loaders}
 
 
+def clip_set_name(prefix: str) -> str:
+    """The name of an evaluation set in the run's figures: its metric prefix, `eval_` for the unprefixed one."""
+    return prefix or "eval_"
+
+
+def record_clip_sets(run, loaders: Mapping[str, DataLoader]) -> dict:
+    """Per evaluation set: its clip count and fingerprint (`<set>clips`, `<set>fingerprint`, e.g.
+    `eval_fingerprint`) and, when `basedataset.eval_subset` restricted it, the listed clips it lacks
+    (`<set>subset_missing`: their count; `_run.info` also gets their names). Logged, stored in `run.info`,
+    and returned for the run's result and closing line."""
+    figures, info = {}, getattr(run, "info", None)
+    for prefix, loader in loaders.items():
+        dataset = loader.dataset
+        if not isinstance(dataset, HDF5AudioDataset):
+            continue
+        name = clip_set_name(prefix)
+        figures[name + "clips"], figures[name + "fingerprint"] = len(dataset), dataset.fingerprint()
+        described = f"{len(dataset)} clips, fingerprint {figures[name + 'fingerprint']}"
+        if dataset.subset is not None:
+            figures[name + "subset_missing"] = len(dataset.subset.missing)
+            described += (f"; eval_subset {dataset.subset.path}: {dataset.subset.listed} ids listed, "
+                          f"{len(dataset.subset.missing)} not in {dataset.hdf5_file}")
+            if isinstance(info, dict):
+                info[name + "subset"] = dataset.subset.path
+                info[name + "subset_missing_clips"] = dataset.subset.missing_names()
+        log.info("evaluation set %s: %s", name.rstrip("_"), described)
+    if isinstance(info, dict):
+        info.update(figures)
+    return figures
+
+
 def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLoader,
           eval_loaders: DataLoader | Mapping[str, DataLoader],
           final_eval_loaders: DataLoader | Mapping[str, DataLoader] | None = None):
@@ -199,6 +232,7 @@ def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLo
                             save_best=config.get("save_best") or 1)  # None: the best one
     if config.get("watch_model", True):
         watch_gradients(trainer, module)
+    clip_sets = record_clip_sets(run, {**eval_loaders, **named_loaders(final_eval_loaders or {})})
     trainer.fit(module, train_loader, list(eval_loaders.values()), ckpt_path=resume_checkpoint(config.get("resume")))
     checkpoint, last = trainer.checkpoint_callbacks[:2]
     result = {key: float(value) for key, value in trainer.callback_metrics.items()}
@@ -213,6 +247,7 @@ def train(config: Mapping, run, experiment_name: str, task, train_loader: DataLo
                          verbose=False)
         result.update({key: float(value) for key, value in trainer.callback_metrics.items()
                        if key.startswith(module.validation_sets)})
+    result.update(clip_sets)
     if trainer.is_global_zero:
         print(final_line(result, task.monitor, [*eval_loaders, *(final_eval_loaders or {})]))
     return result
@@ -226,7 +261,8 @@ def watch_gradients(trainer: pl.Trainer, module: pl.LightningModule) -> None:
 
 
 def final_line(result: Mapping, monitor: str, sets: Sequence[str] = ("",)) -> str:
-    """The run's closing line: the final (and SWA, best) figure of `monitor` on each validation set."""
+    """The run's closing line: the final (and SWA, best) figure of `monitor` on each validation set, and the
+    set's clip count and fingerprint when `result` has them (`record_clip_sets`)."""
     name = {"ap": "mAP", "acc": "accuracy"}.get(monitor, monitor)
     parts = []
     for prefix in dict.fromkeys(sets):
@@ -237,6 +273,12 @@ def final_line(result: Mapping, monitor: str, sets: Sequence[str] = ("",)) -> st
             part += f"  SWA {name}: {result[prefix + 'swa_' + monitor]:.4f}"
         if "best_" + key in result:
             part += f"  best {name}: {result['best_' + key]:.4f}"
+        clip_set = clip_set_name(prefix)
+        if clip_set + "fingerprint" in result:
+            part += f"  [{result[clip_set + 'clips']} clips, fingerprint {result[clip_set + 'fingerprint']}"
+            if clip_set + "subset_missing" in result:
+                part += f", {result[clip_set + 'subset_missing']} eval_subset clips missing"
+            part += "]"
         parts.append(part)
     return "   ".join(parts)
 
@@ -251,8 +293,10 @@ def evaluate(config: Mapping, run, experiment_name: str, task,
     eval_loaders = named_loaders(eval_loaders)
     module.validation_sets = tuple(eval_loaders)
     trainer = build_trainer(config["trainer"], run, run_dir, task.monitor, checkpoints=False)
+    clip_sets = record_clip_sets(run, eval_loaders)
     trainer.validate(module, list(eval_loaders.values()))
     result = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    result.update(clip_sets)
     counts = []
     for prefix, loader in eval_loaders.items():
         clips = len(loader.dataset)

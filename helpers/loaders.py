@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from helpers.data import DistributedShardSampler, collate_drop_failed, seed_worker, set_dataset_epoch
+from helpers.data import DistributedShardSampler, collate_drop_failed, restrict_to_ids, seed_worker, set_dataset_epoch
 
 class EpochLoader(DataLoader):
     """A training DataLoader whose epoch is a function of (seed, epoch) alone: nothing carries over from
@@ -72,25 +72,34 @@ def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: i
 
 
 def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int, drop_last: bool = False,
-                      **options) -> DataLoader:
+                      subset: str | None = None, **options) -> DataLoader:
     """Batches for evaluation: each clip exactly once over all ranks, failed clips dropped (so `drop_last`
     is refused). Its own generator keeps validation from drawing on torch's global one (which training's
-    randomness uses). options: other DataLoader arguments (`loader_options`)."""
+    randomness uses). `subset`: an id list (`basedataset.eval_subset`); only its clips are scored
+    (`helpers.data.restrict_to_ids`). options: other DataLoader arguments (`loader_options`)."""
     if drop_last:
         raise ValueError("drop_last=True would leave evaluation clips out; it applies to training loaders only")
+    if subset:
+        dataset = restrict_to_ids(dataset, subset)
     options = {"pin_memory": torch.cuda.is_available(), **options}
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_drop_failed,
                       sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
                       worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0), **options)
 
 
+def eval_subset(config: Mapping) -> str | None:
+    """The id list `basedataset.eval_subset` names (the clips the eval set is restricted to), or None."""
+    return (config.get("basedataset") or {}).get("eval_subset") or None
+
+
 def train_and_test_loaders(config: Mapping, training: bool, make_training_set: Callable[..., Dataset],
                            make_test_set: Callable[[], Dataset]) -> tuple[DataLoader | None, DataLoader]:
     """(training loader, test loader) from `datasets.training` (batch_size, num_workers, shuffle: None/False =
-    file order, as upstream's OpenMIC and ESC-50 loaders) and `datasets.test`; `make_training_set(seed=)`
-    is called only when `training` (otherwise the training loader is None)."""
+    file order, as upstream's OpenMIC and ESC-50 loaders) and `datasets.test` (restricted to
+    `basedataset.eval_subset`); `make_training_set(seed=)` is called only when `training` (otherwise the
+    training loader is None)."""
     train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
-    test_loader = evaluation_loader(make_test_set(), **loader_options(test_cfg))
+    test_loader = evaluation_loader(make_test_set(), subset=eval_subset(config), **loader_options(test_cfg))
     if not training:
         return None, test_loader
     return training_loader(make_training_set(seed=config["seed"]), seed=config["seed"],

@@ -256,3 +256,27 @@ def test_model_speed_test_and_test_loaders(demo_dir, tmp_path, capsys):
                        config_updates=demo_updates(demo_dir))
     out = capsys.readouterr().out
     assert "training: 104 clips; waveforms (16, 1, 96000)" in out and "test: 25 clips" in out
+
+
+def test_evaluate_only_with_eval_subset_scores_exactly_the_listed_clips(demo_dir, tmp_path):
+    import h5py
+
+    from helpers.data.clip_ids import file_clip_ids, fingerprint
+
+    eval_file = os.path.join(demo_dir, "mp3", "eval_segments_mp3.hdf")
+    ids = file_clip_ids(eval_file)
+    rows = np.arange(1, 25, 3)  # 8 of the 25 clips
+    listed = tmp_path / "common_subset.txt"
+    listed.write_text("\n".join(clip.decode() for clip in ids[rows]) + "\nnot-in-this-copy-1\nnot-in-this-copy-2\n")
+    subset = evaluate_in_process(demo_dir, tmp_path, **{"basedataset.eval_subset": str(listed)})
+    assert subset["val.clips"] == 8 and subset["excluded_clips"] == 0 and subset["eval_clips"] == 8
+    assert subset["eval_subset_missing"] == 2 and subset["eval_fingerprint"] == fingerprint(ids[rows])
+    only = tmp_path / "only" / "mp3"  # a copy holding just those clips scores the same
+    only.mkdir(parents=True)
+    with h5py.File(eval_file, "r") as source, h5py.File(only / "eval_segments_mp3.hdf", "w") as copy:
+        for key in ("audio_name", "mp3", "target"):
+            copy.create_dataset(key, data=source[key][rows], dtype=source[key].dtype)
+    alone = evaluate_in_process(demo_dir, tmp_path, **{"basedataset.base_dir": str(only.parent) + "/"})
+    assert alone["ap"] == pytest.approx(subset["ap"], abs=1e-6) and alone["eval_fingerprint"] == subset["eval_fingerprint"]
+    full = evaluate_in_process(demo_dir, tmp_path)
+    assert full["val.clips"] == 25 and full["eval_fingerprint"] == fingerprint(ids) and "eval_subset_missing" not in full
