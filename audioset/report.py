@@ -36,21 +36,27 @@ MIN_SECONDS = 9.0  # AudioSet segments are 10 s; many real clips end a little ea
 
 def read_segment_list(path: str | os.PathLike, index_of: dict[str, int], classes_num: int,
                       chunk_rows: int = CHUNK_ROWS) -> ClipList:
-    """A segment CSV as a `ClipList` (YouTube ids, packed labels), read in chunks of rows.
+    """A segment CSV as a `ClipList` (YouTube ids, packed labels), read in chunks of rows into arrays sized by
+    a first pass that counts the rows (so the labels are held once).
 
     Raises FileNotFoundError, or ValueError naming the file and line of a row without 4 columns, with an
     empty id, start/end that are not numbers, or a MID that is not in the label file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"segment list {path!r} does not exist")
-    id_parts, label_parts = [], []
+    with open(path, encoding="utf-8") as file:
+        rows = sum(1 for line in file if line.strip() and not line.startswith("#"))
+    packed = np.zeros((rows, (classes_num + 7) // 8), dtype=np.uint8)
+    id_parts, done = [], 0
     ids, label_rows, label_columns = [], [], []
 
     def flush():
+        nonlocal done
         labels = np.zeros((len(ids), classes_num), dtype=bool)
         labels[label_rows, label_columns] = True
+        packed[done:done + len(ids)] = np.packbits(labels, axis=1)
         id_parts.append(np.array(ids, dtype=np.bytes_))
-        label_parts.append(np.packbits(labels, axis=1))
+        done += len(ids)
         ids.clear(), label_rows.clear(), label_columns.clear()
 
     with open(path, newline="", encoding="utf-8") as file:
@@ -80,7 +86,9 @@ def read_segment_list(path: str | os.PathLike, index_of: dict[str, int], classes
             if len(ids) == chunk_rows:
                 flush()
     flush()
-    return ClipList(np.concatenate(id_parts), np.concatenate(label_parts), path)
+    if done != rows:
+        raise ValueError(f"segment list {path!r} changed while it was read ({rows} rows, then {done})")
+    return ClipList(np.concatenate(id_parts), packed, path)
 
 
 def hdf5_file(hdf5_dir: str, file_name: str) -> str:

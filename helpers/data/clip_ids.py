@@ -60,8 +60,12 @@ def file_clip_ids(hdf5_file: str | os.PathLike, rows: np.ndarray | None = None) 
 
 def fingerprint(ids: np.ndarray) -> str:
     """A short digest of the sorted ids (repeats included): equal for the same clips in any order."""
+    return sorted_fingerprint(np.sort(np.asarray(ids, dtype=np.bytes_)))
+
+
+def sorted_fingerprint(ordered: np.ndarray) -> str:
+    """`fingerprint` of ids that are sorted already (no copy)."""
     digest = hashlib.sha256()
-    ordered = np.sort(np.asarray(ids, dtype=np.bytes_))
     for start in range(0, len(ordered), READ_CHUNK):
         digest.update(b"".join(clip + b"\n" for clip in ordered[start:start + READ_CHUNK].tolist()))
     return digest.hexdigest()[:FINGERPRINT_CHARS]

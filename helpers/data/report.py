@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 
 from helpers.data.audio import AudioDecodeError, decode_audio
-from helpers.data.clip_ids import clip_ids, fingerprint
+from helpers.data.clip_ids import clip_ids, sorted_fingerprint
 from helpers.data.hdf5 import AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, as_str, validate_hdf5
 from helpers.data.labels import Label
 from helpers.data.weights import _add_class_counts
@@ -73,7 +73,18 @@ class AudioCheck:
 
 
 def _sorted_unique(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.unique(ids, return_index=True, return_counts=True)
+    """(distinct ids sorted, the row of each one's first occurrence, whether it occurs more than once): as
+    np.unique, without its several clips-sized temporaries."""
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    first = np.ones(len(ids), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(first)
+    repeated = np.zeros(len(starts), dtype=bool)
+    repeated[:-1] = np.diff(starts) > 1
+    if len(starts):
+        repeated[-1] = len(ids) - starts[-1] > 1
+    return ordered[first], order[first], repeated
 
 
 def _names(ids: np.ndarray) -> list[str]:
@@ -90,7 +101,7 @@ def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes
     if listed.labels.shape[1:] != (codec.stored_width,):
         raise ValueError(f"{listed.source}: labels must be packed rows of {codec.stored_width} bytes, got shape "
                          f"{listed.labels.shape}")
-    unique, first_row, list_counts = _sorted_unique(listed.ids)
+    unique, first_row, listed_repeats = _sorted_unique(np.asarray(listed.ids, dtype=np.bytes_))
     stored = np.zeros(len(unique), dtype=np.int32)
     relabelled = np.zeros(len(unique), dtype=bool)
     extra_parts, stored_parts, rows = [], [], 0
@@ -109,7 +120,8 @@ def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes
                 differs = np.any(targets[start:start + chunk_rows][found] != listed.labels[first_row[hits]], axis=1)
                 relabelled[hits[differs]] = True
                 extra_parts.append(ids[~found])
-    stored_ids = np.concatenate(stored_parts) if stored_parts else np.array([], dtype="S1")
+    stored_ids = np.sort(np.concatenate(stored_parts)) if stored_parts else np.array([], dtype="S1")
+    del stored_parts
     extra, extra_counts = np.unique(np.concatenate(extra_parts), return_counts=True) if extra_parts else (
         np.array([], dtype="S1"), np.array([], dtype=np.int64))
     listed_positives = np.zeros((classes_num + 7) // 8 * 8, dtype=np.int64)
@@ -120,15 +132,17 @@ def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes
         _add_class_counts(present_positives, packed[stored[start:start + chunk_rows] > 0])
     listed_positives, present_positives = listed_positives[:classes_num], present_positives[:classes_num]
     duplicated = np.concatenate([unique[stored > 1], extra[extra_counts > 1]])
-    ids = {"present": np.unique(stored_ids), "missing": unique[stored == 0], "extra": extra,
+    distinct = np.ones(len(stored_ids), dtype=bool)
+    distinct[1:] = stored_ids[1:] != stored_ids[:-1]
+    ids = {"present": stored_ids[distinct], "missing": unique[stored == 0], "extra": extra,
            "duplicates": np.sort(duplicated), "label_mismatch": unique[relabelled],
-           "listed_duplicates": unique[list_counts > 1]}
+           "listed_duplicates": unique[listed_repeats]}
     figures = {
-        "listed": int(len(unique)), "listed_rows": int(len(listed.ids)), "listed_duplicates": int((list_counts > 1).sum()),
+        "listed": int(len(unique)), "listed_rows": int(len(listed.ids)), "listed_duplicates": int(listed_repeats.sum()),
         "rows": int(rows), "present": int((stored > 0).sum()), "missing": int((stored == 0).sum()),
         "extra": int(len(extra)), "duplicates": int(len(duplicated)),
         "duplicate_rows": int(np.maximum(stored - 1, 0).sum() + np.maximum(extra_counts - 1, 0).sum()),
-        "label_mismatch": int(relabelled.sum()), "fingerprint": fingerprint(stored_ids),
+        "label_mismatch": int(relabelled.sum()), "fingerprint": sorted_fingerprint(stored_ids),
         "list": listed.source, "hdf5": hdf5_file,
     }
     figures["coverage"] = figures["present"] / figures["listed"] if figures["listed"] else None
@@ -335,13 +349,13 @@ def add_report_arguments(parser) -> None:
 
 
 def run_report(args, dataset: str, splits: Mapping[str, tuple[ClipList, str | None]], labels: Sequence[Label],
-               min_seconds: float) -> dict:
+               min_seconds: float, extra: Mapping | None = None) -> dict:
     """Build and write the report from `add_report_arguments`' options (`min_seconds`: the dataset's
-    default), log where it went and print one line per split; returns the written report."""
+    default; `extra`: the dataset's own top-level entries), print one line per split; returns the report."""
     audio = AudioCheck(args.silent_db, args.min_seconds if args.min_seconds is not None else min_seconds,
                        workers=args.workers) if args.audio else None
     started = time.perf_counter()
-    report = build_report(dataset, splits, labels, audio)
+    report = {**build_report(dataset, splits, labels, audio), **(extra or {})}
     written = write_report(args.out, report)
     for name, split in report["splits"].items():
         print(f"{name}: {split['present']:,} of {split['listed']:,} listed clips present, {split['missing']:,} missing, "
