@@ -3,12 +3,13 @@ restriction of an evaluation set to a list of ids (the common subset two labs sc
 
 The id of a stored `audio_name` (or of a name in a list) is, in this order:
 
-1. the base name without a directory and without an audio extension (`.mp3`, `.wav`, ...: a dot followed
-   by a letter; `Y--4gqARaEJE_30.000_40.000` keeps its `.000`);
+1. the name without its audio extension (`.mp3`, `.wav`, ...: a dot followed by a letter;
+   `Y--4gqARaEJE_30.000_40.000` keeps its `.000`), `\\` written as `/`;
 2. for AudioSet names, `Y<YouTube id>` optionally followed by `_<start>_<end>` seconds
    (`Y--4gqARaEJE.mp3`, `Y--4gqARaEJE_30.000_40.000.mp3`, `--4gqARaEJE_30_40.wav`): the 11-character
    YouTube id;
-3. any other name: the name of step 1 (ESC-50's `1-100032-A-0`, FSD50K's `64760`).
+3. any other name: the name of step 1 (ESC-50's `1-100032-A-0`, FSD50K's `64760`, your own data's relative
+   path `dogs/bark_01`: a directory is kept, so equal file names in two folders stay two clips).
 
 Ids are handled as numpy byte-string arrays (UTF-8), one row per clip, never one Python object per clip.
 """
@@ -36,7 +37,7 @@ READ_CHUNK = 262144
 def clip_id(name: str | bytes) -> str:
     """The id of one clip name (see the module's rule)."""
     name = name.decode("utf-8") if isinstance(name, bytes) else str(name)
-    stem = _EXTENSION.sub("", name.replace("\\", "/").rsplit("/", 1)[-1].strip())
+    stem = _EXTENSION.sub("", name.replace("\\", "/").strip())
     match = _YOUTUBE.match(stem)
     return match.group(1) if match else stem
 
@@ -72,9 +73,11 @@ def sorted_fingerprint(ordered: np.ndarray) -> str:
 
 
 def read_id_list(path: str | os.PathLike) -> np.ndarray:
-    """The ids of a list file: one clip id or name per line; blank lines and `#` comments are skipped.
+    """The ids of a list file: one clip id or name per line (spaces belong to it); blank lines and `#`
+    comments are skipped.
 
-    Raises FileNotFoundError, or ValueError naming the file and line of a line holding more than one name.
+    Raises FileNotFoundError, or ValueError naming the file and line of a line with a comma or tab (a CSV or
+    TSV row rather than an id).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -85,7 +88,7 @@ def read_id_list(path: str | os.PathLike) -> np.ndarray:
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
-            if len(text.replace(",", " ").split()) != 1:
+            if "," in text or "\t" in text:
                 raise ValueError(f"id list {path!r} line {line_number}: expected one clip id, found {text!r}")
             ids.append(clip_id(text).encode("utf-8"))
     return np.array(ids, dtype=np.bytes_)

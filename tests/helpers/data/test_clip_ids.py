@@ -18,7 +18,8 @@ from tests.helpers.data.clips import SR, tone
     ("--4gqARaEJE_30_40.wav", "--4gqARaEJE"),
     ("--4gqARaEJE", "--4gqARaEJE"),  # a bare YouTube id (a list's)
     ("YabcdefghiJ", "YabcdefghiJ"),  # an 11-character id that itself starts with Y
-    ("audio/eval/Y-0Aa_1Bb2Cc.flac", "-0Aa_1Bb2Cc"),
+    ("dogs/bark 01.flac", "dogs/bark 01"),  # your own data's relative paths keep their folder
+    ("cats\\bark 01.wav", "cats/bark 01"),
     ("1-100032-A-0.wav", "1-100032-A-0"),  # ESC-50
     ("64760.mp3", "64760"),  # FSD50K
     ("dog bark 3.mp3", "dog bark 3"),
@@ -38,8 +39,9 @@ def test_fingerprint_is_stable_across_order_and_tells_other_clip_sets_apart():
 
 def test_read_id_list_takes_ids_or_names_and_names_a_bad_line(tmp_path):
     good = tmp_path / "ids.txt"
-    good.write_text("# the common subset\n--4gqARaEJE\n\nY-0Aa_1Bb2Cc.mp3  # a stored name works too\n")
-    assert read_id_list(good).tolist() == [b"--4gqARaEJE", b"-0Aa_1Bb2Cc"]
+    good.write_text("# the common subset\n--4gqARaEJE\n\nY-0Aa_1Bb2Cc.mp3  # a stored name works too\n"
+                    "dogs/bark 01.wav\n")
+    assert read_id_list(good).tolist() == [b"--4gqARaEJE", b"-0Aa_1Bb2Cc", b"dogs/bark 01"]
     bad = tmp_path / "bad.txt"
     bad.write_text("--4gqARaEJE\n--4gqARaEJE, 30.000, 40.000\n")
     with pytest.raises(ValueError, match=r"bad.txt' line 2: expected one clip id"):
