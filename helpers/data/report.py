@@ -28,14 +28,15 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import h5py
 import numpy as np
 
 from helpers.data.audio import AudioDecodeError, decode_audio
 from helpers.data.clip_ids import clip_ids, sorted_fingerprint
-from helpers.data.hdf5 import AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, as_str, validate_hdf5
+from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
+                               validate_hdf5)
 from helpers.data.labels import Label
 from helpers.data.weights import _add_class_counts
 
@@ -59,6 +60,15 @@ class ClipList:
     def __post_init__(self):
         if len(self.ids) != len(self.labels):
             raise ValueError(f"{self.source}: {len(self.ids)} ids but {len(self.labels)} label rows")
+
+
+@dataclass(frozen=True)
+class StoredTargets:
+    """How a file's `target` rows are compared with a list: `codec` checks the file (`validate_hdf5`), `to_bits`
+    turns a chunk of stored rows into packed label bits like the list's (default: packed bits as stored)."""
+
+    codec: TargetCodec
+    to_bits: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,14 +102,16 @@ def _names(ids: np.ndarray) -> list[str]:
 
 
 def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes_num: int,
-                  chunk_rows: int = CHUNK_ROWS) -> dict:
+                  chunk_rows: int = CHUNK_ROWS, stored_targets: StoredTargets | None = None) -> dict:
     """The figures of one split (see the module) and its id lists (`ids`: kind -> sorted byte strings).
 
     `hdf5_file` None: the copy has no file for this split (every listed clip is missing). A file of another
-    layout is an `HDF5FormatError` naming it (`validate_hdf5`)."""
-    codec = PackedBitsTargets(classes_num)
-    if listed.labels.shape[1:] != (codec.stored_width,):
-        raise ValueError(f"{listed.source}: labels must be packed rows of {codec.stored_width} bytes, got shape "
+    layout is an `HDF5FormatError` naming it (`validate_hdf5`). `stored_targets`: how to read other target
+    layouts (default: packed bits of `classes_num` classes)."""
+    stored_targets = stored_targets or StoredTargets(PackedBitsTargets(classes_num))
+    width = (classes_num + 7) // 8
+    if listed.labels.shape[1:] != (width,):
+        raise ValueError(f"{listed.source}: labels must be packed rows of {width} bytes, got shape "
                          f"{listed.labels.shape}")
     unique, first_row, listed_repeats = _sorted_unique(np.asarray(listed.ids, dtype=np.bytes_))
     stored = np.zeros(len(unique), dtype=np.int32)
@@ -107,7 +119,7 @@ def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes
     extra_parts, stored_parts, rows = [], [], 0
     if hdf5_file is not None:
         hdf5_file = os.fspath(hdf5_file)
-        rows = validate_hdf5(hdf5_file, classes_num, codec)
+        rows = validate_hdf5(hdf5_file, classes_num, stored_targets.codec)
         with h5py.File(hdf5_file, "r") as file:
             names, targets = file[AUDIO_NAME_KEY], file[TARGET_KEY]
             for start in range(0, rows, chunk_rows):
@@ -117,7 +129,9 @@ def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes
                 found = unique[position] == ids if len(unique) else np.zeros(len(ids), dtype=bool)
                 hits = position[found]
                 np.add.at(stored, hits, 1)
-                differs = np.any(targets[start:start + chunk_rows][found] != listed.labels[first_row[hits]], axis=1)
+                bits = targets[start:start + chunk_rows][found]
+                bits = stored_targets.to_bits(bits) if stored_targets.to_bits else bits
+                differs = np.any(bits != listed.labels[first_row[hits]], axis=1)
                 relabelled[hits[differs]] = True
                 extra_parts.append(ids[~found])
     stored_ids = np.sort(np.concatenate(stored_parts)) if stored_parts else np.array([], dtype="S1")
@@ -222,7 +236,8 @@ def check_audio(hdf5_file: str | os.PathLike, check: AudioCheck = AudioCheck(), 
 
 
 def build_report(dataset: str, splits: Mapping[str, tuple[ClipList, str | None]], labels: Sequence[Label],
-                 audio: AudioCheck | None = None, progress: bool = True) -> dict:
+                 audio: AudioCheck | None = None, progress: bool = True,
+                 stored_targets: StoredTargets | None = None) -> dict:
     """The whole report: per split `compare_split`'s figures with per-class coverage (and, with `audio`,
     `check_audio`'s findings), plus `<split>_fingerprint` at the top level. Large arrays (id lists,
     durations, levels) stay under each split's `_arrays` for `write_report`."""
@@ -232,7 +247,7 @@ def build_report(dataset: str, splits: Mapping[str, tuple[ClipList, str | None]]
         if hdf5_file is not None and not os.path.isfile(hdf5_file):
             logger.warning("%s: no file %s; every listed clip counts as missing", name, hdf5_file)
             hdf5_file = None
-        compared = compare_split(listed, hdf5_file, len(labels))
+        compared = compare_split(listed, hdf5_file, len(labels), stored_targets=stored_targets)
         split = compared["figures"]
         classes = class_coverage(labels, compared["listed_positives"], compared["present_positives"])
         split["lowest_coverage"] = lowest_coverage(classes)
@@ -349,13 +364,14 @@ def add_report_arguments(parser) -> None:
 
 
 def run_report(args, dataset: str, splits: Mapping[str, tuple[ClipList, str | None]], labels: Sequence[Label],
-               min_seconds: float, extra: Mapping | None = None) -> dict:
+               min_seconds: float, extra: Mapping | None = None, stored_targets: StoredTargets | None = None) -> dict:
     """Build and write the report from `add_report_arguments`' options (`min_seconds`: the dataset's
-    default; `extra`: the dataset's own top-level entries), print one line per split; returns the report."""
+    default; `extra`: the dataset's own top-level entries; `stored_targets`: see `compare_split`), print one
+    line per split; returns the report."""
     audio = AudioCheck(args.silent_db, args.min_seconds if args.min_seconds is not None else min_seconds,
                        workers=args.workers) if args.audio else None
     started = time.perf_counter()
-    report = {**build_report(dataset, splits, labels, audio), **(extra or {})}
+    report = {**build_report(dataset, splits, labels, audio, stored_targets=stored_targets), **(extra or {})}
     written = write_report(args.out, report)
     for name, split in report["splits"].items():
         print(f"{name}: {split['present']:,} of {split['listed']:,} listed clips present, {split['missing']:,} missing, "
