@@ -97,10 +97,6 @@ def _sorted_unique(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return ordered[first], order[first], repeated
 
 
-def _names(ids: np.ndarray) -> list[str]:
-    return [clip.decode("utf-8") for clip in np.asarray(ids).tolist()]
-
-
 def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes_num: int,
                   chunk_rows: int = CHUNK_ROWS, stored_targets: StoredTargets | None = None) -> dict:
     """The figures of one split (see the module) and its id lists (`ids`: kind -> sorted byte strings).
