@@ -93,7 +93,8 @@ def loaders(config, training=True):
     train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
     if train_cfg["dataset"] not in ("full", "balanced"):
         raise ValueError(f"datasets.training.dataset={train_cfg['dataset']!r}; allowed: full, balanced")
-    test_loader = experiment.evaluation_loader(test_set(), **experiment.loader_options(test_cfg))
+    test_loader = experiment.evaluation_loader(test_set(), subset=experiment.eval_subset(config),
+                                              **experiment.loader_options(test_cfg))
     if not training:
         return None, test_loader
     dataset, sampler = training_set(dataset=train_cfg["dataset"], seed=config["seed"],

@@ -102,8 +102,12 @@ def loaders(config, training=True):
     without `training`, (None, the `evaluate_split` loader)."""
     cfg, channels = config["datasets"], config["models"]["net"]["in_channels"]
 
+    scored = "eval" if training else config["evaluate_split"]  # the split basedataset.eval_subset restricts
+
     def evaluation_loader(split):
         return {split + "_": experiment.evaluation_loader(evaluation_set(split, channels=channels),
+                                                          subset=experiment.eval_subset(config) if split == scored
+                                                          else None,
                                                           **experiment.loader_options(cfg[split]))}
 
     if not training:

@@ -108,9 +108,12 @@ def loaders(config, training=True):
     (training loader, {"valid_": ...}, {"eval_": ...}: the best checkpoint on eval after training); without
     `training`, (None, the `evaluate_split` loader)."""
     cfg = config["datasets"]
+    subset = experiment.eval_subset(config)  # the eval split's, or the one evaluate_only scores
+    scored = "eval" if training else config["evaluate_split"]
 
     def evaluation_loader(split):
-        return experiment.evaluation_loader(evaluation_set(split), **experiment.loader_options(cfg[split]))
+        return experiment.evaluation_loader(evaluation_set(split), subset=subset if split == scored else None,
+                                            **experiment.loader_options(cfg[split]))
 
     if not training:
         return None, {config["evaluate_split"] + "_": evaluation_loader(config["evaluate_split"])}

@@ -220,6 +220,10 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
     if dataset.get("normalize"):
         problems.append("basedataset.normalize: True is not supported (upstream's dataset normalisation calls "
                         "functions that do not exist); allowed: False")
+    subset = dataset.get("eval_subset")
+    if subset is not None and not (isinstance(subset, str) and os.path.isfile(subset)):
+        problems.append(f"basedataset.eval_subset: no id list at {subset!r}; allowed: None, or a file of clip ids "
+                        "(one a line, e.g. a report's present_eval_ids.txt)")
     for name, loader in (config.get("datasets") or {}).items():
         if isinstance(loader, Mapping) and loader.get("persistent_workers"):
             problems.append(f"datasets.{name}.persistent_workers: True would keep the previous epoch's dataset state "

@@ -19,8 +19,8 @@ from helpers.config_checks import ConfigError
 from helpers.data.teacher import TeacherTargets, check_logits_file, logits_file_name
 from helpers.launch import launch, run_directory  # noqa: F401  (the scripts' entry point)
 from helpers.lightning_module import PaSSTModule
-from helpers.loaders import (evaluation_loader, loader_config, loader_options, train_and_test_loaders,  # noqa: F401
-                             training_loader)
+from helpers.loaders import (eval_subset, evaluation_loader, loader_config, loader_options,  # noqa: F401
+                             clip_set_name, record_clip_sets, train_and_test_loaders, training_loader)
 from helpers.logits import CHUNK_ROWS, LogitsSources, save_logits as save_logits_procedure
 from helpers.networks import build_network
 from helpers.preemption import PREEMPT_SIGNALS_DEFAULT, PreemptionCallback, fit_unless_preempted
@@ -94,6 +94,7 @@ def common_dataset_config():
     normalize = False  # upstream's dataset normalisation, which upstream never implemented (True refused)
     subsample = False  # unused, as upstream
     fold = 1  # ESC-50's test fold; unused by the other datasets, as upstream
+    eval_subset = None  # a file of clip ids (one a line): score only those clips of the eval set (README: Data report)
 
 
 # --- knowledge distillation ------------------------------------------------------------------------
@@ -201,6 +202,7 @@ def train(config: Mapping, run, experiment_name: str, task, loaders: Callable[[M
                             preempt_signals=config.get("preempt_signals") or ())
     if config.get("watch_model", True):
         watch_gradients(trainer, module)
+    clip_sets = record_clip_sets(run, {**eval_loaders, **named_loaders(final_eval_loaders or {})})
     preemption = next((callback for callback in trainer.callbacks if isinstance(callback, PreemptionCallback)), None)
     fit_unless_preempted(trainer, preemption, module, train_loader, list(eval_loaders.values()),
                          ckpt_path=resumed and resumed["checkpoint"])
@@ -217,6 +219,7 @@ def train(config: Mapping, run, experiment_name: str, task, loaders: Callable[[M
                          verbose=False)
         result.update({key: float(value) for key, value in trainer.callback_metrics.items()
                        if key.startswith(module.validation_sets)})
+    result.update(clip_sets)
     if trainer.is_global_zero:
         print(final_line(result, task.monitor, [*eval_loaders, *(final_eval_loaders or {})]))
     return result
@@ -230,7 +233,8 @@ def watch_gradients(trainer: pl.Trainer, module: pl.LightningModule) -> None:
 
 
 def final_line(result: Mapping, monitor: str, sets: Sequence[str] = ("",)) -> str:
-    """The run's closing line: the final (and SWA, best) figure of `monitor` on each validation set."""
+    """The run's closing line: the final (and SWA, best) figure of `monitor` on each validation set, and the
+    set's clip count and fingerprint when `result` has them (`record_clip_sets`)."""
     name = {"ap": "mAP", "acc": "accuracy"}.get(monitor, monitor)
     parts = []
     for prefix in dict.fromkeys(sets):
@@ -241,6 +245,12 @@ def final_line(result: Mapping, monitor: str, sets: Sequence[str] = ("",)) -> st
             part += f"  SWA {name}: {result[prefix + 'swa_' + monitor]:.4f}"
         if "best_" + key in result:
             part += f"  best {name}: {result['best_' + key]:.4f}"
+        clip_set = clip_set_name(prefix)
+        if clip_set + "fingerprint" in result:
+            part += f"  [{result[clip_set + 'clips']} clips, fingerprint {result[clip_set + 'fingerprint']}"
+            if clip_set + "subset_missing" in result:
+                part += f", {result[clip_set + 'subset_missing']} eval_subset clips missing"
+            part += "]"
         parts.append(part)
     return "   ".join(parts)
 
@@ -255,8 +265,10 @@ def evaluate(config: Mapping, run, experiment_name: str, task,
     eval_loaders = named_loaders(eval_loaders)
     module.validation_sets = tuple(eval_loaders)
     trainer = build_trainer(config["trainer"], run, run_dir, task.monitor, checkpoints=False)
+    clip_sets = record_clip_sets(run, eval_loaders)
     trainer.validate(module, list(eval_loaders.values()))
     result = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    result.update(clip_sets)
     counts = []
     for prefix, loader in eval_loaders.items():
         clips = len(loader.dataset)

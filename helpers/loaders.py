@@ -4,13 +4,18 @@ batches that cover each clip once over all ranks."""
 from __future__ import annotations
 
 import itertools
+import logging
 from typing import Callable, Mapping
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from helpers.data import DistributedShardSampler, collate_drop_failed, seed_worker, set_dataset_epoch
+from helpers.data import (DistributedShardSampler, HDF5AudioDataset, collate_drop_failed, restrict_to_ids, seed_worker,
+                          set_dataset_epoch)
+
+log = logging.getLogger(__name__)
+
 
 class _ResumableSampler(Sampler[int]):
     """Wraps a training sampler so that one iteration can start after its first `skip` indices (a run
@@ -112,28 +117,66 @@ def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: i
 
 
 def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int, drop_last: bool = False,
-                      **options) -> DataLoader:
+                      subset: str | None = None, **options) -> DataLoader:
     """Batches for evaluation: each clip exactly once over all ranks, failed clips dropped (so `drop_last`
     is refused). Its own generator keeps validation from drawing on torch's global one (which training's
-    randomness uses). options: other DataLoader arguments (`loader_options`)."""
+    randomness uses). `subset`: an id list (`basedataset.eval_subset`); only its clips are scored
+    (`helpers.data.restrict_to_ids`). options: other DataLoader arguments (`loader_options`)."""
     if drop_last:
         raise ValueError("drop_last=True would leave evaluation clips out; it applies to training loaders only")
+    if subset:
+        dataset = restrict_to_ids(dataset, subset)
     options = {"pin_memory": torch.cuda.is_available(), **options}
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_drop_failed,
                       sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
                       worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0), **options)
 
 
+def eval_subset(config: Mapping) -> str | None:
+    """The id list `basedataset.eval_subset` names (the clips the eval set is restricted to), or None."""
+    return (config.get("basedataset") or {}).get("eval_subset") or None
+
+
 def train_and_test_loaders(config: Mapping, training: bool, make_training_set: Callable[..., Dataset],
                            make_test_set: Callable[[], Dataset]) -> tuple[DataLoader | None, DataLoader]:
     """(training loader, test loader) from `datasets.training` (batch_size, num_workers, shuffle: None/False =
-    file order, as upstream's OpenMIC and ESC-50 loaders) and `datasets.test`; `make_training_set(seed=)`
-    is called only when `training` (otherwise the training loader is None)."""
+    file order, as upstream's OpenMIC and ESC-50 loaders) and `datasets.test` (restricted to
+    `basedataset.eval_subset`); `make_training_set(seed=)` is called only when `training` (otherwise the
+    training loader is None)."""
     train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
-    test_loader = evaluation_loader(make_test_set(), **loader_options(test_cfg))
+    test_loader = evaluation_loader(make_test_set(), subset=eval_subset(config), **loader_options(test_cfg))
     if not training:
         return None, test_loader
     return training_loader(make_training_set(seed=config["seed"]), seed=config["seed"],
                            shuffle=bool(train_cfg.get("shuffle", True)), **loader_options(train_cfg)), test_loader
 
 
+def clip_set_name(prefix: str) -> str:
+    """The name of an evaluation set in the run's figures: its metric prefix, `eval_` for the unprefixed one."""
+    return prefix or "eval_"
+
+
+def record_clip_sets(run, loaders: Mapping[str, DataLoader]) -> dict:
+    """Per evaluation set: its clip count and fingerprint (`<set>clips`, `<set>fingerprint`, e.g.
+    `eval_fingerprint`) and, when `basedataset.eval_subset` restricted it, the listed clips it lacks
+    (`<set>subset_missing`: their count; `_run.info` also gets their names). Logged, stored in `run.info`,
+    and returned for the run's result and closing line."""
+    figures, info = {}, getattr(run, "info", None)
+    for prefix, loader in loaders.items():
+        dataset = loader.dataset
+        if not isinstance(dataset, HDF5AudioDataset):
+            continue
+        name = clip_set_name(prefix)
+        figures[name + "clips"], figures[name + "fingerprint"] = len(dataset), dataset.fingerprint()
+        described = f"{len(dataset)} clips, fingerprint {figures[name + 'fingerprint']}"
+        if dataset.subset is not None:
+            figures[name + "subset_missing"] = len(dataset.subset.missing)
+            described += (f"; eval_subset {dataset.subset.path}: {dataset.subset.listed} ids listed, "
+                          f"{len(dataset.subset.missing)} not in {dataset.hdf5_file}")
+            if isinstance(info, dict):
+                info[name + "subset"] = dataset.subset.path
+                info[name + "subset_missing_clips"] = dataset.subset.missing_names()
+        log.info("evaluation set %s: %s", name.rstrip("_"), described)
+    if isinstance(info, dict):
+        info.update(figures)
+    return figures

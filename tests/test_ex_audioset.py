@@ -53,12 +53,14 @@ def read_json(path):
 
 @pytest.fixture(scope="module")
 def trained_run(demo_dir, tmp_path_factory):
-    """One short training run through the command line, observed with -F; returns its run folder."""
+    """One short training run through the command line, observed with -F; returns its run folder (its stdout is
+    in stdout.txt two levels up)."""
     work = tmp_path_factory.mktemp("train")
-    run_script(["-F", "observed", "with", "demo", *command_line(
+    process = run_script(["-F", "observed", "with", "demo", *command_line(
         demo_dir, **{"trainer.max_epochs": EPOCHS, "swa_epoch_start": EPOCHS - 1, "swa_freq": 1,
                      "warm_up_len": 1, "ramp_down_start": 4, "ramp_down_len": 5, "lr": 5e-4,
                      "datasets.training.batch_size": 8, "models.net.s_patchout_f": 0})], cwd=work)
+    (work / "stdout.txt").write_text(process.stdout)
     return str(work / "observed" / "1")
 
 
@@ -90,6 +92,18 @@ def test_command_line_training_learns_and_records_everything(trained_run, demo_d
     curves = checkpoint["callbacks"]["TrainingCurves"]["history"]  # what training_curves.png shows
     assert [epoch for epoch, _ in curves["ap"]] == list(range(1, EPOCHS + 1))
     assert [value for _, value in curves["ap"]] == pytest.approx(metrics["ap"]["values"])
+
+
+def test_a_training_run_records_and_closes_with_the_eval_sets_fingerprint(trained_run, demo_dir):
+    from helpers.data.clip_ids import file_clip_ids, fingerprint
+
+    expected = fingerprint(file_clip_ids(os.path.join(demo_dir, "mp3", "eval_segments_mp3.hdf")))
+    result = read_json(os.path.join(trained_run, "run.json"))["result"]
+    assert result["eval_fingerprint"] == expected and result["eval_clips"] == 25, result
+    assert read_json(os.path.join(trained_run, "info.json"))["eval_fingerprint"] == expected
+    with open(os.path.join(trained_run, "..", "..", "stdout.txt")) as output:
+        closing = [line for line in output.read().splitlines() if line.startswith("final mAP")]
+    assert closing and closing[-1].endswith(f"[25 clips, fingerprint {expected}]"), closing
 
 
 def test_swa_adds_a_second_set_of_metrics(trained_run):
@@ -210,6 +224,8 @@ def test_mongo_observer_records_the_run(demo_dir, tmp_path, monkeypatch):
     ({"basedataset.eval_hdf5": "/nonexistent/eval.hdf"}, "basedataset.eval_hdf5: data file '/nonexistent/eval.hdf' "
                                                          "does not exist"),
     ({"resume": "/nonexistent/run"}, "resume: no checkpoint at '/nonexistent/run'; allowed: a run folder"),
+    ({"basedataset.eval_subset": "/nonexistent/ids.txt"}, "basedataset.eval_subset: no id list at "
+                                                          "'/nonexistent/ids.txt'; allowed: None, or a file of clip ids"),
 ])
 def test_bad_config_stops_before_any_work_naming_the_key(demo_dir, tmp_path, monkeypatch, updates, message):
     import h5py
@@ -256,3 +272,43 @@ def test_model_speed_test_and_test_loaders(demo_dir, tmp_path, capsys):
                        config_updates=demo_updates(demo_dir))
     out = capsys.readouterr().out
     assert "training: 104 clips; waveforms (16, 1, 96000)" in out and "test: 25 clips" in out
+
+
+def test_evaluate_only_with_eval_subset_scores_exactly_the_listed_clips(demo_dir, tmp_path, capsys):
+    import h5py
+
+    from helpers.data.clip_ids import file_clip_ids, fingerprint
+
+    eval_file = os.path.join(demo_dir, "mp3", "eval_segments_mp3.hdf")
+    ids = file_clip_ids(eval_file)
+    rows = np.arange(1, 25, 3)  # 8 of the 25 clips
+    listed = tmp_path / "common_subset.txt"
+    listed.write_text("\n".join(clip.decode() for clip in ids[rows]) + "\nnot-in-this-copy-1\nnot-in-this-copy-2\n")
+    subset = evaluate_in_process(demo_dir, tmp_path, **{"basedataset.eval_subset": str(listed)})
+    assert subset["val.clips"] == 8 and subset["excluded_clips"] == 0 and subset["eval_clips"] == 8
+    assert subset["eval_subset_missing"] == 2 and subset["eval_fingerprint"] == fingerprint(ids[rows])
+    assert (f"[8 clips, fingerprint {subset['eval_fingerprint']}, 2 eval_subset clips missing]  (8 clips evaluated, "
+            "0 excluded)") in capsys.readouterr().out
+    only = tmp_path / "only" / "mp3"  # a copy holding just those clips scores the same
+    only.mkdir(parents=True)
+    with h5py.File(eval_file, "r") as source, h5py.File(only / "eval_segments_mp3.hdf", "w") as copy:
+        for key in ("audio_name", "mp3", "target"):
+            copy.create_dataset(key, data=source[key][rows], dtype=source[key].dtype)
+    alone = evaluate_in_process(demo_dir, tmp_path, **{"basedataset.base_dir": str(only.parent) + "/"})
+    assert alone["ap"] == pytest.approx(subset["ap"], abs=1e-6) and alone["eval_fingerprint"] == subset["eval_fingerprint"]
+    full = evaluate_in_process(demo_dir, tmp_path)
+    assert full["val.clips"] == 25 and full["eval_fingerprint"] == fingerprint(ids) and "eval_subset_missing" not in full
+
+
+def test_validation_during_training_scores_the_eval_subset(demo_dir, tmp_path):
+    import ex_audioset
+    from helpers.data.clip_ids import file_clip_ids
+
+    ids = file_clip_ids(os.path.join(demo_dir, "mp3", "eval_segments_mp3.hdf"))
+    listed = tmp_path / "subset.txt"
+    listed.write_text("\n".join(clip.decode() for clip in ids[:10]) + "\n")
+    with contextlib.chdir(tmp_path):
+        run = ex_audioset.ex.run(named_configs=["demo"], options={"--loglevel": "ERROR"}, config_updates={
+            **demo_updates(demo_dir), "basedataset.eval_subset": str(listed), "trainer.max_epochs": 1,
+            "swa": False, "datasets.training.dataset": "balanced", "trainer.limit_train_batches": 2})
+    assert run.result["val.clips"] == 10 and run.result["eval_clips"] == 10 and run.result["eval_subset_missing"] == 0

@@ -8,7 +8,9 @@ esc50/, fsd50k/) build on it; the training layer uses `collate_drop_failed`, `se
 from helpers.data.audio import AudioDecodeError, decode_audio, encode_audio, encode_mp3, pad_or_truncate
 from helpers.data.augment import (RollDataset, WaveformAugment, WaveformMixupDataset, build_training_pipeline,
                                   convolve_keep_length, mix_targets_linear, random_gain)
-from helpers.data.datasets import HDF5AudioDataset, collate_drop_failed, make_evaluation_set, make_training_set
+from helpers.data.clip_ids import clip_id, fingerprint, read_id_list
+from helpers.data.datasets import (EvaluationSubset, HDF5AudioDataset, collate_drop_failed, make_evaluation_set,
+                                   make_training_set, restrict_to_ids)
 from helpers.data.hdf5 import (DenseTargets, HDF5DatasetWriter, HDF5FormatError, PackedBitsTargets, read_targets,
                                validate_hdf5, write_hdf5_dataset)
 from helpers.data.labels import Label, read_label_file, write_label_file
@@ -23,7 +25,9 @@ __all__ = [
     "AudioDecodeError", "decode_audio", "encode_audio", "encode_mp3", "pad_or_truncate",
     "RollDataset", "WaveformAugment", "WaveformMixupDataset", "build_training_pipeline", "convolve_keep_length",
     "mix_targets_linear", "random_gain",
-    "HDF5AudioDataset", "collate_drop_failed", "make_evaluation_set", "make_training_set",
+    "clip_id", "fingerprint", "read_id_list",
+    "EvaluationSubset", "HDF5AudioDataset", "collate_drop_failed", "make_evaluation_set", "make_training_set",
+    "restrict_to_ids",
     "DenseTargets", "HDF5DatasetWriter", "HDF5FormatError", "PackedBitsTargets", "read_targets", "validate_hdf5",
     "write_hdf5_dataset",
     "Label", "read_label_file", "write_label_file",

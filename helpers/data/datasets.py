@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
@@ -13,6 +14,7 @@ from torch.utils.data import ConcatDataset, Dataset, default_collate
 
 from helpers.data.audio import AudioDecodeError, decode_audio, pad_or_truncate
 from helpers.data.augment import WaveformAugment, build_training_pipeline, mix_targets_linear
+from helpers.data.clip_ids import file_clip_ids, fingerprint, read_id_list, subset_rows
 from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
                                validate_hdf5)
 from helpers.data.seeding import ItemRandom
@@ -40,6 +42,8 @@ class HDF5AudioDataset(Dataset):
     - `target_decoder` (default: packed bits of `classes_num` classes) turns a stored row into the target.
     - `indices` restricts the dataset to those rows of the file (e.g. the training folds of ESC-50);
       replacements for failed clips are drawn from the same rows.
+    - `clip_ids()` / `fingerprint()`: the ids of its clips (`helpers.data.clip_ids`) and their digest;
+      `subset` describes the id list it was restricted to (`restrict_to_ids`), else None.
     """
 
     def __init__(self, hdf5_file: str | os.PathLike, sample_rate: int = 32000, classes_num: int = 527,
@@ -80,6 +84,7 @@ class HDF5AudioDataset(Dataset):
         self._handle = None
         self._handle_pid = None
         self._failed: dict[int, str] = {}
+        self.subset: EvaluationSubset | None = None
         logger.info("dataset %s: %d clips%s", self.hdf5_file, self.length, ", augmented" if augment else "")
 
     def __len__(self) -> int:
@@ -89,6 +94,14 @@ class HDF5AudioDataset(Dataset):
     def failed_clips(self) -> dict[int, str]:
         """Positions that failed to decode in this process, with the reason."""
         return dict(self._failed)
+
+    def clip_ids(self) -> np.ndarray:
+        """The id of each of its clips, in dataset order (byte strings)."""
+        return file_clip_ids(self.hdf5_file, self.rows)
+
+    def fingerprint(self) -> str:
+        """The digest of its sorted clip ids (`helpers.data.clip_ids.fingerprint`)."""
+        return fingerprint(self.clip_ids())
 
     def _file(self) -> h5py.File:
         if self._handle is None or self._handle_pid != os.getpid():
@@ -168,6 +181,39 @@ class HDF5AudioDataset(Dataset):
                 self._note_failure(candidate, error)
         raise RuntimeError(f"{self.hdf5_file}: clip {index} and {self.max_replacement_attempts} replacement "
                            f"clips all failed to decode; is the file corrupt?")
+
+
+class EvaluationSubset:
+    """The id list an evaluation set was restricted to: its path, how many distinct ids it lists, and the
+    listed ids the file lacks (byte strings, sorted)."""
+
+    def __init__(self, path: str, listed: int, missing: np.ndarray):
+        self.path, self.listed, self.missing = path, int(listed), missing
+
+    def missing_names(self) -> list[str]:
+        return [clip.decode("utf-8") for clip in self.missing.tolist()]
+
+
+def restrict_to_ids(dataset: HDF5AudioDataset, ids_file: str | os.PathLike) -> HDF5AudioDataset:
+    """A copy of `dataset` holding exactly its clips whose id `ids_file` lists (`read_id_list`; every stored
+    repeat of a listed id stays). Listed ids the file lacks are logged by name and kept in the copy's
+    `subset.missing`; a list that matches no clip is a ValueError naming both files."""
+    ids_file = os.fspath(ids_file)
+    wanted = np.unique(read_id_list(ids_file))
+    positions, missing = subset_rows(dataset.clip_ids(), wanted)
+    if len(positions) == 0:
+        raise ValueError(f"eval subset {ids_file!r}: none of its {len(wanted)} ids is a clip of {dataset.hdf5_file}")
+    restricted = copy.copy(dataset)
+    restricted.rows = positions if dataset.rows is None else dataset.rows[positions]
+    restricted.length = len(positions)
+    restricted._failed, restricted._handle, restricted._handle_pid = {}, None, None
+    restricted.subset = EvaluationSubset(ids_file, len(wanted), missing)
+    if len(missing):
+        shown = ", ".join(restricted.subset.missing_names()[:20])
+        logger.warning("eval subset %s: %d of its %d ids are not in %s (not scored): %s%s", ids_file, len(missing),
+                       len(wanted), dataset.hdf5_file, shown, ", ..." if len(missing) > 20 else "")
+    logger.info("eval subset %s: %d clips of %s", ids_file, restricted.length, dataset.hdf5_file)
+    return restricted
 
 
 def collate_drop_failed(batch: list):

@@ -84,6 +84,16 @@ def test_a_missing_folder_is_named_by_its_key(tmp_path):
         check_config(minimal_config(), n_classes=10, folders={"basedataset.audio_path": str(tmp_path / "wavs")})
 
 
+def test_eval_subset_must_name_an_existing_id_list(tmp_path):
+    ids = tmp_path / "present_eval_ids.txt"
+    ids.write_text("--4gqARaEJE\n")
+    check_config(minimal_config(basedataset={"eval_subset": str(ids)}), n_classes=10, training=False)
+    check_config(minimal_config(basedataset={"eval_subset": None}), n_classes=10, training=False)
+    with pytest.raises(ConfigError, match=r"basedataset.eval_subset: no id list at '.*other.txt'; allowed: None"):
+        check_config(minimal_config(basedataset={"eval_subset": str(tmp_path / "other.txt")}), n_classes=10,
+                     training=False)
+
+
 def test_check_config_rejects_a_precision_the_gpu_cannot_do(monkeypatch):
     import helpers.config_checks as checks
     monkeypatch.setattr(checks, "_cuda_available", lambda: True)
