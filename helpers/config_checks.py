@@ -17,6 +17,7 @@ from helpers.lightning1_keys import LIGHTNING1_KEYS, lightning1_problems, lightn
 from helpers.lightning_module import NONFINITE_LOSS_ACTIONS
 from helpers.networks import load_training_checkpoint
 from helpers.cluster import DDP_TIMEOUT_DEFAULT
+from helpers.loaders import WORKER_START_METHODS
 from helpers.preemption import signal_numbers
 from models.weights import CheckpointError
 from helpers.schedules import SCHEDULE_MODES
@@ -228,6 +229,9 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
         if isinstance(loader, Mapping) and loader.get("persistent_workers"):
             problems.append(f"datasets.{name}.persistent_workers: True would keep the previous epoch's dataset state "
                             "in the workers (each epoch's data depend on (seed, epoch)); allowed: False")
+        if isinstance(loader, Mapping) and loader.get("multiprocessing_context", "forkserver") not in WORKER_START_METHODS:
+            problems.append(f"datasets.{name}.multiprocessing_context: {loader['multiprocessing_context']!r}; allowed: "
+                            + ", ".join(WORKER_START_METHODS))
         if name != "training" and isinstance(loader, Mapping) and loader.get("drop_last"):
             problems.append(f"datasets.{name}.drop_last: True would leave evaluation clips out; allowed: False")
     net, mel = config["models"]["net"], config["models"]["mel"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
 from typing import Callable, Mapping
 
 import numpy as np
@@ -83,7 +84,28 @@ class EpochLoader(DataLoader):
 
 # upstream's DataLoader arguments in a `datasets.<loader>` config, with their defaults (None: decided here)
 LOADER_DEFAULTS = {"shuffle": None, "pin_memory": None, "drop_last": False, "timeout": 0, "prefetch_factor": None,
-                   "persistent_workers": False}
+                   "persistent_workers": False, "multiprocessing_context": "forkserver"}
+WORKER_START_METHODS = ("forkserver", "fork", "spawn")
+
+
+def worker_context(method: str = "forkserver"):
+    """How DataLoader workers start. "forkserver" (the default): forked from a server process that started
+    single-threaded and imported the data core once, because a worker forked from a rank that runs other
+    threads (the process group's, sacred's heartbeat, TensorBoard's writer) can inherit a lock held by one of
+    them and never deliver a batch; "fork" is upstream's (torch's default), "spawn" a fresh interpreter."""
+    if method not in WORKER_START_METHODS:
+        raise ValueError(f"multiprocessing_context={method!r}; allowed: {', '.join(WORKER_START_METHODS)}")
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(["helpers.data", "helpers.loaders"])  # before its first start; then no-op
+    return context
+
+
+def _with_worker_context(options: dict, num_workers: int) -> dict:
+    context = options.get("multiprocessing_context", "forkserver")
+    if num_workers == 0:
+        return {key: value for key, value in options.items() if key != "multiprocessing_context"}
+    return {**options, "multiprocessing_context": worker_context(context) if isinstance(context, str) else context}
 
 
 def loader_config(batch_size: int, num_workers: int, **values) -> dict:
@@ -102,6 +124,8 @@ def loader_options(loader: Mapping) -> dict:
         options["prefetch_factor"] = int(loader["prefetch_factor"])
     if loader.get("persistent_workers"):
         options["persistent_workers"] = True
+    if loader.get("multiprocessing_context"):
+        options["multiprocessing_context"] = loader["multiprocessing_context"]
     return options
 
 
@@ -111,7 +135,7 @@ def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: i
     by (seed, epoch) (or in file order without `shuffle`) and sharded over DDP ranks. Lightning calls the
     sampler's `set_epoch` every epoch. options: other DataLoader arguments (`loader_options`)."""
     sampler = sampler or DistributedShardSampler(len(dataset), shuffle=bool(shuffle), seed=seed, even=True)
-    options = {"drop_last": False, "pin_memory": torch.cuda.is_available(), **options}
+    options = _with_worker_context({"drop_last": False, "pin_memory": torch.cuda.is_available(), **options}, num_workers)
     return EpochLoader(dataset, seed, sampler, batch_size=batch_size, num_workers=num_workers,
                        worker_init_fn=seed_worker, **options)
 
@@ -126,7 +150,7 @@ def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int, drop_
         raise ValueError("drop_last=True would leave evaluation clips out; it applies to training loaders only")
     if subset:
         dataset = restrict_to_ids(dataset, subset)
-    options = {"pin_memory": torch.cuda.is_available(), **options}
+    options = _with_worker_context({"pin_memory": torch.cuda.is_available(), **options}, num_workers)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_drop_failed,
                       sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
                       worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0), **options)

@@ -75,7 +75,6 @@ class PreemptionCallback(pl.Callback):
         self.position: dict | None = None  # the epoch position of the checkpoint being written
         self.resume_position: dict | None = None  # the one a checkpoint we continue from holds
         self.preempted: RunPreempted | None = None
-        self._previous: dict[int, object] = {}
 
     # --- signals ---------------------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -84,25 +83,16 @@ class PreemptionCallback(pl.Callback):
                         signal.Signals(signum).name)
         self.received = signum
 
-    def _install(self) -> None:
+    def install(self) -> None:
         for number in self.signals:
-            previous = signal.signal(number, self._on_signal)
-            self._previous.setdefault(number, previous)
-
-    def _restore(self) -> None:
-        for number, previous in self._previous.items():
-            signal.signal(number, previous)
-        self._previous = {}
+            signal.signal(number, self._on_signal)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._install()  # after Lightning's own handlers (registered when fit starts), which they replace
+        self.install()  # after Lightning's own handlers (registered when fit starts), which they replace
         position, self.resume_position = self.resume_position, None
         if position:  # (Lightning calls no on_train_epoch_start for an epoch it continues)
             trainer.train_dataloader.resume_within_epoch(position["epoch"], position["batches"])
             log.info("continuing epoch %d after its first %d batches", position["epoch"], position["batches"])
-
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        self._restore()
 
     # --- the stop --------------------------------------------------------------------------------------
     def _any_rank_received(self, trainer) -> bool:
@@ -132,13 +122,27 @@ class PreemptionCallback(pl.Callback):
 
 
 def fit_unless_preempted(trainer, preemption: PreemptionCallback | None, *args, **kwargs) -> None:
-    """`trainer.fit(*args, **kwargs)`, raising `RunPreempted` when `preemption` stopped it."""
+    """`trainer.fit(*args, **kwargs)`, raising `RunPreempted` when `preemption` stopped it. The signals' handlers
+    of before the fit are restored after it, except after a pre-emption or when a rank of several fails: then a
+    further signal (torchrun's SIGTERM once another rank has exited, the scheduler's repeated one) is only
+    noted, so that this rank still records its run INTERRUPTED or FAILED and exits with its code."""
+    before = {number: signal.getsignal(number) for number in (preemption.signals if preemption else ())}
     try:
         trainer.fit(*args, **kwargs)
     except _StopTraining:
         if preemption is None or preemption.preempted is None:
             raise
+        preemption.install()  # (Lightning restored the handlers of before the fit when fit stopped)
         raise preemption.preempted from None
-    finally:
-        if preemption is not None:
-            preemption._restore()
+    except BaseException:
+        if preemption is not None and trainer.world_size > 1:
+            preemption.install()
+        else:
+            _restore(before)
+        raise
+    _restore(before)
+
+
+def _restore(handlers: dict) -> None:
+    for number, handler in handlers.items():
+        signal.signal(number, handler)

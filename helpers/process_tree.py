@@ -131,13 +131,24 @@ def end_orphans(before: set[int]) -> list[int]:
     return ended
 
 
-def run_tree(command: list[str], timeout: float, on_timeout=None, **popen) -> subprocess.CompletedProcess:
+def _wait_for_tree_to_end(root: int, before: set[int], grace: float) -> None:
+    """Up to `grace` seconds for what `root` started to end by itself (a forkserver notices its parent's exit)."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        rest = [pid for pid in descendants(root)[1:] + sorted(_children(os.getpid()) - before - {root}) if alive(pid)]
+        if not rest:
+            return
+        time.sleep(0.05)
+
+
+def run_tree(command: list[str], timeout: float, on_timeout=None, grace: float = 5.0,
+             **popen) -> subprocess.CompletedProcess:
     """Run `command` (output captured as text unless `popen` redirects it) and wait at most `timeout` seconds.
     On timeout `on_timeout(pid)` runs first (e.g. `stack_dumps`), then the whole process tree is killed and
     `subprocess.TimeoutExpired` is raised with the output so far and what `on_timeout` returned as `.stacks`.
     Whatever happens, no process of the tree is left running: those that outlive the command (ranks
     orphaned by their launcher) re-parent to this process (`become_subreaper`) and are ended too; the
-    result's `left_running` lists them."""
+    result's `left_running` lists those still running `grace` seconds after the command ended."""
     become_subreaper()
     before = _children(os.getpid())
     if "stdout" not in popen:
@@ -152,6 +163,7 @@ def run_tree(command: list[str], timeout: float, on_timeout=None, **popen) -> su
         timeout_error.output, _ = process.communicate()
         raise timeout_error
     finally:
+        _wait_for_tree_to_end(process.pid, before, grace)
         left_running += [pid for pid in kill_tree(process.pid) if pid != process.pid]
         process.wait()
         left_running += end_orphans(before | {process.pid})

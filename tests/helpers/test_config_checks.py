@@ -66,8 +66,10 @@ def test_check_config_lists_every_problem_with_allowed_values(tmp_path):
 def test_cluster_keys_are_checked_before_any_work():
     check_config(minimal_config(ddp_timeout=60, preempt_signals=["SIGUSR1"], resume="auto"), n_classes=10)
     with pytest.raises(ConfigError) as error:
-        check_config(minimal_config(ddp_timeout=0, preempt_signals=["SIGTREM"]), n_classes=10)
+        check_config(minimal_config(ddp_timeout=0, preempt_signals=["SIGTREM"],
+                                    datasets={"training": {"multiprocessing_context": "threads"}}), n_classes=10)
     assert "ddp_timeout: must be a number of seconds > 0, got 0" in str(error.value)
+    assert "datasets.training.multiprocessing_context: 'threads'; allowed: forkserver, fork, spawn" in str(error.value)
     assert "preempt_signals: 'SIGTREM' is not a signal name" in str(error.value)
 
 

@@ -65,3 +65,25 @@ def test_an_epoch_continued_after_pre_emption_yields_exactly_the_batches_not_yet
     assert len(list(continued)) == 4  # only the one iteration was shortened
     continued.resume_within_epoch(0, 2)  # a position of another epoch leaves this one whole
     assert len(list(continued)) == 4
+
+
+class ParentOfWorker(torch.utils.data.Dataset):
+    """Each item: the parent process id of the process that loads it."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        import os
+        return torch.tensor(os.getppid()), str(index), torch.zeros(1)
+
+
+def test_workers_are_not_forked_from_the_training_process_unless_asked():
+    """A worker forked from a rank that runs other threads (the process group's, sacred's heartbeat) can inherit
+    a lock one of them held and never deliver a batch: by default workers come from a forkserver."""
+    import os
+    parents = {int(p) for batch in training_loader(ParentOfWorker(), batch_size=2, num_workers=2, seed=0)
+               for p in batch[0]}
+    assert os.getpid() not in parents and len(parents) == 1  # all forked by the one server
+    forked = training_loader(ParentOfWorker(), batch_size=2, num_workers=1, seed=0, multiprocessing_context="fork")
+    assert {int(p) for batch in forked for p in batch[0]} == {os.getpid()}  # upstream's (torch's default)
