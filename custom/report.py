@@ -9,8 +9,8 @@ without the audio extension (`dogs/bark 01`, helpers.data.clip_ids), the stored 
 
 A listed clip belongs to the split its CSV row gives. Without a split column it belongs to the split whose
 file stores it (prepare's seeded split, which is recorded nowhere else); a listed clip stored in no file has no
-known split: it counts as missing overall (`unassigned`, with prepare's reason from skipped.tsv) and in no
-split. The classes are dataset.json's, then the list's labels the copy has no class for (every clip of them
+known split: it counts as missing overall (`unassigned`: count, prepare's reasons from skipped.tsv, listed
+positives per class; ids in missing_unassigned_ids.txt) and in no split. The classes are dataset.json's, then the list's labels the copy has no class for (every clip of them
 skipped; `unprepared_classes`, coverage 0). The report's `valid_fingerprint` and `eval_fingerprint` are those
 ex_custom.py runs print.
 """
@@ -142,7 +142,9 @@ def build(args) -> dict:
     extra = {"source": source, "split_from": "list" if given else "stored files",
              "unprepared_classes": unknown, "split_overlap": split_overlap(files),
              "unassigned": {"missing": len(unassigned), "file": "missing_unassigned_ids.txt",
-                            "reasons": dict(sorted(reasons.items()))},
+                            "reasons": dict(sorted(reasons.items())),
+                            "listed_positives": dict(sorted(Counter(label for clip in unassigned
+                                                                    for label in clip.labels).items()))},
              "listed": len(listing)}
     labels = [Label(index, name, name) for index, name in enumerate(classes)]
     splits = {split: (lists[split], path) for split, path in files.items()}
@@ -170,7 +172,7 @@ def notes(report: dict) -> str:
     if report["unprepared_classes"]:
         lines.append("Classes of the list the copy has none of: " + ", ".join(report["unprepared_classes"]) + ".")
     if report["split_overlap"]:
-        lines.append(f"{len(report['split_overlap']):,} clips are stored in more than one split (report.json "
+        lines.append(f"Clips stored in more than one split: {len(report['split_overlap']):,} (report.json "
                      "`split_overlap`).")
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ import pytest
 
 from custom.dataset import INFO_FILE, LABEL_FILE, SPLIT_FILES, get_evaluation_set
 from custom.prepare import main
+from custom.report import main as report_main
 from helpers.data import PackedBitsTargets, encode_mp3, write_hdf5_dataset, write_label_file
 from helpers.loaders import evaluation_loader, record_clip_sets
 from tests.custom.clips import class_folders
@@ -138,7 +139,8 @@ def test_without_a_split_column_a_clip_stored_nowhere_is_missing_overall(tmp_pat
             for name, split in data["splits"].items()} == {"train": (4, 4, 0, 1, 0), "valid": (2, 2, 0, 0, 1),
                                                            "eval": (5, 5, 0, 0, 0)}
     assert data["unassigned"] == {"missing": 2, "file": "missing_unassigned_ids.txt",
-                                  "reasons": {"file does not exist": 1, "not in skipped.tsv": 1}}
+                                  "reasons": {"file does not exist": 1, "not in skipped.tsv": 1},
+                                  "listed_positives": {"knocking": 1, "whistle": 1}}
     assert (tmp_path / "report" / "missing_unassigned_ids.txt").read_text() == "t4\nv3\n"
     assert "2 listed clips stored in no split" in stdout
     assert "2 listed clips are stored in no split file" in (tmp_path / "report" / "report.md").read_text()
@@ -183,5 +185,7 @@ class TestBadInput:
     def test_a_folder_not_prepared_is_named(self, tmp_path, capsys):
         audio, out, csv_path = write_copy(tmp_path)
         (out / INFO_FILE).unlink()
-        status, _, err = report(capsys, audio, out, csv_path, tmp_path / "report")
+        status = report_main([str(audio), "--hdf5", str(out), "--out", str(tmp_path / "report"), "--csv",
+                              str(csv_path)])  # python -m custom.report
+        err = capsys.readouterr().err
         assert status == 2 and "dataset.json" in err and "does not exist" in err
