@@ -189,3 +189,11 @@ class TestBadInput:
                               str(csv_path)])  # python -m custom.report
         err = capsys.readouterr().err
         assert status == 2 and "dataset.json" in err and "does not exist" in err
+
+
+def test_audio_decodes_every_stored_clip(tmp_path, capsys):
+    audio, out, csv_path = write_copy(tmp_path)
+    status, _, _ = report(capsys, audio, out, csv_path, tmp_path / "report", "--audio", "--workers", "1")
+    splits = json.loads((tmp_path / "report" / "report.json").read_text())["splits"]
+    assert status == 0 and splits["train"]["audio"]["clips"] == 6 and splits["train"]["audio"]["undecodable"] == []
+    assert len(splits["eval"]["audio"]["short"]) == 5  # 0.3 s clips, under the default 0.5 s
