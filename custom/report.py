@@ -10,8 +10,10 @@ without the audio extension (`dogs/bark 01`, helpers.data.clip_ids), the stored 
 A listed clip belongs to the split its CSV row gives. Without a split column it belongs to the split whose
 file stores it (prepare's seeded split, which is recorded nowhere else); a listed clip stored in no file has no
 known split: it counts as missing overall (`unassigned`: count, prepare's reasons from skipped.tsv, listed
-positives per class; ids in missing_unassigned_ids.txt) and in no split. The classes are dataset.json's, then the list's labels the copy has no class for (every clip of them
-skipped; `unprepared_classes`, coverage 0). The report's `valid_fingerprint` and `eval_fingerprint` are those
+positives per class; ids in missing_unassigned_ids.txt) and in no split. `missing_reasons` counts, per split,
+skipped.tsv's reasons for the missing clips; `split_overlap` names clips stored in two splits. The classes
+are dataset.json's, then the list's labels the copy has no class for (every clip of them skipped;
+`unprepared_classes`, coverage 0). The report's `valid_fingerprint` and `eval_fingerprint` are those
 ex_custom.py runs print.
 """
 
@@ -100,34 +102,47 @@ def clip_list(clips: Sequence[Listed], index_of: dict[str, int], source: str) ->
                     np.packbits(labels, axis=1), source)
 
 
-def split_lists(listing: Sequence[Listed], files: dict[str, str | None], index_of: dict[str, int],
+def stored_ids(files: dict[str, str | None]) -> dict[str, set[str]]:
+    """Per split, the ids its file stores (none without a file)."""
+    return {split: {clip.decode("utf-8") for clip in file_clip_ids(path).tolist()} if path else set()
+            for split, path in files.items()}
+
+
+def split_lists(listing: Sequence[Listed], stored: dict[str, set[str]], index_of: dict[str, int],
                 source: str) -> tuple[dict[str, ClipList], list[Listed]]:
     """({split: its ClipList}, the listed clips of no known split): a clip's split is the list's, else every
     split whose file stores it."""
     if listing and listing[0].split is not None:
         return {split: clip_list([clip for clip in listing if clip.split == split], index_of, source)
-                for split in files}, []
-    stored = {split: set(file_clip_ids(path).tolist()) if path else set() for split, path in files.items()}
-    lists = {split: clip_list([clip for clip in listing if clip.id.encode("utf-8") in ids], index_of, source)
+                for split in stored}, []
+    lists = {split: clip_list([clip for clip in listing if clip.id in ids], index_of, source)
              for split, ids in stored.items()}
     anywhere = set().union(*stored.values())
-    return lists, [clip for clip in listing if clip.id.encode("utf-8") not in anywhere]
+    return lists, [clip for clip in listing if clip.id not in anywhere]
 
 
-def split_overlap(files: dict[str, str | None]) -> list[str]:
+def split_overlap(stored: dict[str, set[str]]) -> list[str]:
     """Ids stored in more than one split's file (a clip trained on and scored)."""
-    counts = Counter(clip for path in files.values() if path for clip in set(file_clip_ids(path).tolist()))
-    return sorted(clip.decode("utf-8") for clip, count in counts.items() if count > 1)
+    counts = Counter(clip for ids in stored.values() for clip in ids)
+    return sorted(clip for clip, count in counts.items() if count > 1)
+
+
+def missing_reasons(lists: dict[str, ClipList], stored: dict[str, set[str]], skipped: dict[str, str]) -> dict:
+    """Per split, prepare's reasons (skipped.tsv) for its missing clips, counted."""
+    reasons = {}
+    for split, listed in lists.items():
+        missing = {clip.decode("utf-8") for clip in listed.ids.tolist()} - stored[split]
+        reasons[split] = dict(sorted(Counter(skipped.get(clip, "not in skipped.tsv") for clip in missing).items()))
+    return reasons
 
 
 def build(args) -> dict:
     """Read the list and the prepared folder, write the report (run_report) and the unassigned clips."""
     listing = read_listing(args.audio_dir, args.csv)
-    stored_classes = prepared_labels(args.hdf5)
+    stored_classes, info = prepared_labels(args.hdf5), read_info(args.hdf5)
     unknown = sorted({label for clip in listing for label in clip.labels} - set(stored_classes))
     classes = stored_classes + unknown
     index_of = {label: index for index, label in enumerate(classes)}
-    info = read_info(args.hdf5)
     files = {split: os.path.join(args.hdf5, file) for split, file in SPLIT_FILES.items()}
     files = {split: path if os.path.isfile(path) else None for split, path in files.items()}
     given = bool(listing) and listing[0].split is not None
@@ -136,11 +151,13 @@ def build(args) -> dict:
     for path in filter(None, files.values()):
         validate_hdf5(path, len(stored_classes))  # another layout: an error naming the file, before any reading
     source = os.fspath(args.csv or args.audio_dir)
-    lists, unassigned = split_lists(listing, files, index_of, source)
+    stored = stored_ids(files)
+    lists, unassigned = split_lists(listing, stored, index_of, source)
     skipped = read_skipped(args.hdf5)
     reasons = Counter(skipped.get(clip.id, "not in skipped.tsv") for clip in unassigned)
     extra = {"source": source, "split_from": "list" if given else "stored files",
-             "unprepared_classes": unknown, "split_overlap": split_overlap(files),
+             "unprepared_classes": unknown, "split_overlap": split_overlap(stored),
+             "missing_reasons": missing_reasons(lists, stored, skipped),
              "unassigned": {"missing": len(unassigned), "file": "missing_unassigned_ids.txt",
                             "reasons": dict(sorted(reasons.items())),
                             "listed_positives": dict(sorted(Counter(label for clip in unassigned
@@ -150,7 +167,7 @@ def build(args) -> dict:
     splits = {split: (lists[split], path) for split, path in files.items()}
     report = run_report(args, "custom", splits, labels, MIN_SECONDS, extra, widen(len(stored_classes), len(classes)))
     with open(os.path.join(args.out, "missing_unassigned_ids.txt"), "w", encoding="utf-8") as file:
-        file.write("".join(f"{clip_id}\n" for clip_id in sorted(clip.id for clip in unassigned)))
+        file.write("".join(f"{name}\n" for name in sorted(clip.id for clip in unassigned)))
     with open(os.path.join(args.out, "report.md"), "a", encoding="utf-8") as file:
         file.write(notes(report))
     if unassigned:
@@ -163,6 +180,10 @@ def notes(report: dict) -> str:
     """report.md's closing lines: where splits come from, unassigned clips, classes the copy lacks, overlaps."""
     lines = ["", f"Listed: {report['listed']:,} clips in {report['source']}; splits from the "
              f"{report['split_from']}."]
+    for split, reasons in report["missing_reasons"].items():
+        if reasons:
+            lines.append(f"{split}: why prepare left its missing clips out (skipped.tsv): "
+                         + ", ".join(f"{count:,} {reason}" for reason, count in reasons.items()) + ".")
     unassigned = report["unassigned"]
     if unassigned["missing"]:
         reasons = ", ".join(f"{count:,} {reason}" for reason, count in unassigned["reasons"].items())

@@ -41,6 +41,7 @@ def write_copy(root, split_column=True):
         write_hdf5_dataset(out / SPLIT_FILES[split], [name for name, _ in rows], [mp3] * len(rows), targets,
                            PackedBitsTargets(len(CLASSES)))
     write_label_file(out / LABEL_FILE, [(name, name) for name in CLASSES])
+    (out / "skipped.tsv").write_text("t4.wav\tfile does not exist\n")
     (out / INFO_FILE).write_text(json.dumps({"classes": CLASSES, "multi_label": True, "channels": 1,
                                              "sample_rate": SR, "splits": {"train": 6, "valid": 2, "eval": 5}}))
     lines = ["filename,labels" + (",split" if split_column else "")]
@@ -87,6 +88,8 @@ class TestCsvWithSplits:
         assert "train: 4 of 5 listed clips present, 1 missing, 1 extra, 1 duplicated, 0 relabelled" in stdout
         assert data["split_from"] == "list" and data["unassigned"]["missing"] == 0 and data["listed"] == 12
         assert data["split_overlap"] == ["v1"]
+        assert data["missing_reasons"] == {"train": {"file does not exist": 1}, "valid": {"not in skipped.tsv": 1},
+                                           "eval": {}}  # prepare's skipped.tsv names t4
 
     def test_equal_file_names_in_two_folders_are_two_clips_and_the_id_files_name_them(self, result, written):
         report_dir = written[3]
@@ -124,13 +127,13 @@ class TestCsvWithSplits:
         text = (report_dir / "report.md").read_text()
         assert "# Data report: custom" in text and "| valid | 3 | 2 | 1 | 0 | 0 | 1 |" in text
         assert "Classes of the list the copy has none of: whistle." in text
+        assert "train: why prepare left its missing clips out (skipped.tsv): 1 file does not exist." in text
         assert (report_dir / "coverage.png").stat().st_size > 0
         assert (report_dir / "missing_unassigned_ids.txt").read_text() == ""
 
 
 def test_without_a_split_column_a_clip_stored_nowhere_is_missing_overall(tmp_path, capsys):
     audio, out, csv_path = write_copy(tmp_path, split_column=False)
-    (out / "skipped.tsv").write_text("t4.wav\tfile does not exist\n")
     status, stdout, _ = report(capsys, audio, out, csv_path, tmp_path / "report")
     data = json.loads((tmp_path / "report" / "report.json").read_text())
     assert status == 0 and data["split_from"] == "stored files"
