@@ -1,4 +1,4 @@
-"""``python -m custom prepare …`` and ``python -m custom report …``: see ``custom.prepare`` and ``custom.report``."""
+"""``python -m custom prepare …`` and ``python -m custom report …``: see ``custom.prepare``, ``custom.report``."""
 import sys
 
 from custom.prepare import main
