@@ -38,30 +38,25 @@ from helpers.data.clip_ids import clip_id, file_clip_ids
 from helpers.data.hdf5 import validate_hdf5
 from helpers.data.report import ClipList, StoredTargets, add_report_arguments, run_report
 
-logger = logging.getLogger(__name__)
-
 MIN_SECONDS = 0.5  # your own clips have any length; shorter than half a second is worth a look
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 @dataclass(frozen=True)
 class Listed:
-    """One clip of the user's list: id, labels, the split it gives (None: prepare draws one), where it is."""
+    """One clip of the user's list: id, labels, the split it gives (None: prepare draws one)."""
 
     id: str
     labels: tuple[str, ...]
     split: str | None
-    where: str
 
 
 def read_listing(audio_dir: str | os.PathLike, csv_path: str | os.PathLike | None = None) -> list[Listed]:
     """The user's list as prepare reads it: every CSV row (with its line), or the files of the class folders."""
     if csv_path:
-        return [Listed(clip_id(clip.name), clip.labels, clip.split, f"{os.fspath(csv_path)!r} line {line}")
-                for line, clip in read_csv_rows(csv_path, audio_dir)]
+        return [Listed(clip_id(clip.name), clip.labels, clip.split) for _, clip in read_csv_rows(csv_path, audio_dir)]
     clips, _ = clips_from_folders(audio_dir)
-    return [Listed(clip_id(clip.name), clip.labels, None, f"{os.fspath(audio_dir)!r} file {clip.name!r}")
-            for clip in clips]
+    return [Listed(clip_id(clip.name), clip.labels, None) for clip in clips]
 
 
 def read_skipped(out_dir: str | os.PathLike) -> dict[str, str]:
