@@ -1,4 +1,4 @@
-"""``python -m custom prepare …``: see ``custom.prepare``."""
+"""``python -m custom prepare …`` and ``python -m custom report …``: see ``custom.prepare``, ``custom.report``."""
 import sys
 
 from custom.prepare import main

@@ -2,6 +2,8 @@
 
     python -m custom prepare AUDIO_DIR --out OUT [--csv LABELS.csv] [--split 0.8,0.1,0.1] [--channels 2]
 
+(`python -m custom report AUDIO_DIR --hdf5 OUT --out REPORT_DIR [--csv LABELS.csv]`: see custom.report.)
+
 Labels come from one sub-folder per class (`AUDIO_DIR/<class>/**/<file>`) or from a CSV with the columns
 `filename,labels[,split]` (header optional; file names relative to AUDIO_DIR; labels separated by `;`; split
 one of train, valid, eval). Every file FFmpeg reads (any rate, channel count and length) is converted to
@@ -98,11 +100,10 @@ def _csv_name(text: str, where: str, audio_dir: pathlib.Path) -> str:
     return name
 
 
-def clips_from_csv(csv_path: str | os.PathLike,
-                   audio_dir: str | os.PathLike) -> tuple[list[Clip], list[tuple[str, str]]]:
-    """The clips a `filename,labels[,split]` CSV lists (files that do not exist are skipped). Raises
-    PrepareError naming the file and line for a malformed row, an unknown split, a file listed twice, or a
-    split given for some rows only."""
+def read_csv_rows(csv_path: str | os.PathLike, audio_dir: str | os.PathLike) -> list[tuple[int, Clip]]:
+    """Every row of a `filename,labels[,split]` CSV with its line number, whether its file exists or not.
+    Raises PrepareError naming the file and line for a malformed row, an unknown split, a file listed twice,
+    or a split given for some rows only."""
     csv_path, audio_dir = pathlib.Path(csv_path), pathlib.Path(audio_dir)
     if not csv_path.is_file():
         raise PrepareError(f"label CSV {str(csv_path)!r} does not exist")
@@ -116,7 +117,7 @@ def clips_from_csv(csv_path: str | os.PathLike,
         if header not in (["filename", "labels"], ["filename", "labels", "split"]):
             raise PrepareError(f"{str(csv_path)!r} line 1: header must be filename,labels[,split], found {rows[0]}")
         first = 1
-    clips, skipped, seen, with_split, without_split = [], [], {}, [], []
+    listed, seen, with_split, without_split = [], {}, [], []
     for line_number, row in enumerate(rows[first:], start=first + 1):
         if not any(cell.strip() for cell in row):
             continue
@@ -132,15 +133,24 @@ def clips_from_csv(csv_path: str | os.PathLike,
         if split and split not in SPLIT_NAMES:
             raise PrepareError(f"{where}: split {row[2]!r}; allowed: train, valid, eval (or val, validation, test)")
         (with_split if split else without_split).append(line_number)
-        if not (audio_dir / name).is_file():
-            skipped.append((name, "file does not exist"))
-            continue
-        clips.append(Clip(name, labels, SPLIT_NAMES.get(split)))
+        listed.append((line_number, Clip(name, labels, SPLIT_NAMES.get(split))))
     if with_split and without_split:
         raise PrepareError(f"{str(csv_path)!r}: lines {with_split[:3]} give a split but lines {without_split[:3]} "
                            "do not; give one for every row or for none (then a stratified split is drawn)")
     if not seen:
         raise PrepareError(f"label CSV {str(csv_path)!r} lists no files")
+    return listed
+
+
+def clips_from_csv(csv_path: str | os.PathLike,
+                   audio_dir: str | os.PathLike) -> tuple[list[Clip], list[tuple[str, str]]]:
+    """The clips a `filename,labels[,split]` CSV lists (`read_csv_rows`; files that do not exist are skipped)."""
+    clips, skipped = [], []
+    for _, clip in read_csv_rows(csv_path, audio_dir):
+        if (pathlib.Path(audio_dir) / clip.name).is_file():
+            clips.append(clip)
+        else:
+            skipped.append((clip.name, "file does not exist"))
     return clips, skipped
 
 
@@ -313,12 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "the model's)")
     command.add_argument("--mp3-dir", help="where the converted files go (default: OUT/mp3)")
     command.add_argument("--workers", type=int, default=None, help="conversion processes (default: all CPUs)")
+    from custom import report  # imported here: custom.report imports this module
+
+    report.add_arguments(commands.add_parser("report", description=report.__doc__,
+                                             formatter_class=argparse.RawDescriptionHelpFormatter,
+                                             help="what the prepared files hold against your list (data report)"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status 0 when the files were written (skipped audio files are reported), 2 for unusable input."""
     args = build_parser().parse_args(argv)
+    if args.command == "report":
+        from custom.report import command
+
+        return command(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = prepare(args.audio_dir, args.out, args.csv, parse_fractions(args.split), args.seed, args.channels,
