@@ -11,7 +11,6 @@ MIDs map to classes with `--labels` (default `metadata/audioset_class_labels_ind
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import os
@@ -21,7 +20,7 @@ import numpy as np
 from audioset.dataset import BALANCED_TRAIN_FILE, EVAL_FILE, UNBALANCED_TRAIN_FILE
 from helpers.data import read_label_file
 from helpers.data.labels import mid_to_index
-from helpers.data.report import CHUNK_ROWS, ClipList, add_report_arguments, run_report
+from helpers.data.report import CHUNK_ROWS, ClipList, parse_report_arguments, report_parser, run_report, stored_file
 
 logger = logging.getLogger(__name__)
 
@@ -91,20 +90,10 @@ def read_segment_list(path: str | os.PathLike, index_of: dict[str, int], classes
     return ClipList(np.concatenate(id_parts), packed, path)
 
 
-def hdf5_file(hdf5_dir: str, file_name: str) -> str:
-    """`hdf5_dir/file_name`, or `hdf5_dir/mp3/file_name` when only that exists."""
-    direct, nested = os.path.join(hdf5_dir, file_name), os.path.join(hdf5_dir, "mp3", file_name)
-    return nested if not os.path.exists(direct) and os.path.exists(nested) else direct
-
-
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--segments", required=True, help="folder of Google's segment CSVs")
-    parser.add_argument("--hdf5", required=True, help="folder of the HDF5-mp3 files (or their mp3/ parent)")
+    parser = report_parser(__doc__, "--segments", "folder of Google's segment CSVs", "folder of the HDF5-mp3 files")
     parser.add_argument("--labels", default=DEFAULT_LABEL_FILE, help="label file (index,mid,display_name)")
-    add_report_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_report_arguments(parser, argv)
     labels = read_label_file(args.labels)
     index_of = mid_to_index(labels)
     splits = {}
@@ -113,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not os.path.isfile(list_path):
             logger.warning("no %s in %s: split %s not reported", list_name, args.segments, name)
             continue
-        splits[name] = (read_segment_list(list_path, index_of, len(labels)), hdf5_file(args.hdf5, file_name))
+        splits[name] = (read_segment_list(list_path, index_of, len(labels)), stored_file(args.hdf5, file_name))
     if not splits:
         raise FileNotFoundError(f"{args.segments!r} holds none of {', '.join(entry[0] for entry in SPLITS.values())}")
     return run_report(args, "audioset", splits, labels, MIN_SECONDS)

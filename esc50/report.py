@@ -9,7 +9,6 @@ gives `fold<k>_fingerprint`: the `eval_fingerprint` a run with `basedataset.fold
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 
@@ -20,7 +19,7 @@ from esc50.dataset import DATA_FILE, NUM_CLASSES, NUM_FOLDS, read_folds
 from esc50.prepare_scripts.create_h5pymp3_dataset import read_meta
 from helpers.data import Label
 from helpers.data.clip_ids import clip_ids, file_clip_ids, fingerprint
-from helpers.data.report import ClipList, add_report_arguments, run_report
+from helpers.data.report import ClipList, parse_report_arguments, report_parser, run_report, stored_file
 
 logger = logging.getLogger(__name__)
 MIN_SECONDS = 4.5  # ESC-50 clips are 5 s
@@ -51,16 +50,10 @@ def fold_fingerprints(hdf5_file: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--meta", required=True, help="the release's meta/esc50.csv")
-    parser.add_argument("--hdf5", required=True, help="folder holding esc50_mp3.hdf (or its mp3/ parent)")
-    add_report_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_report_arguments(report_parser(__doc__, "--meta", "the release's meta/esc50.csv",
+                                                "folder holding esc50_mp3.hdf"), argv)
     listed, labels = read_clip_list(args.meta)
-    path = os.path.join(args.hdf5, DATA_FILE)
-    if not os.path.exists(path) and os.path.exists(os.path.join(args.hdf5, "mp3", DATA_FILE)):
-        path = os.path.join(args.hdf5, "mp3", DATA_FILE)
+    path = stored_file(args.hdf5, DATA_FILE)
     extra = None
     if os.path.isfile(path):
         with h5py.File(path, "r") as file:

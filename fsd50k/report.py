@@ -10,8 +10,6 @@ id is its `fname` (the stored `<fname>.mp3` without the extension). The report's
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 
 import numpy as np
@@ -20,7 +18,7 @@ from fsd50k.dataset import EVAL_FILE, NUM_CLASSES, TRAIN_FILE, VALID_FILE
 from fsd50k.prepare_scripts.create_h5pymp3_dataset import read_ground_truth, read_vocabulary
 from helpers.data import Label
 from helpers.data.clip_ids import clip_ids
-from helpers.data.report import ClipList, add_report_arguments, run_report
+from helpers.data.report import ClipList, parse_report_arguments, report_parser, run_report, stored_file
 
 MIN_SECONDS = 0.3  # FSD50K clips last 0.3 to 30 s
 
@@ -55,16 +53,11 @@ def read_splits(ground_truth: str) -> tuple[dict[str, ClipList], list[Label]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ground-truth", required=True, help="the release's FSD50K.ground_truth folder")
-    parser.add_argument("--hdf5", required=True, help="folder of the three .hdf files (or their mp3/ parent)")
-    add_report_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_report_arguments(report_parser(__doc__, "--ground-truth", "the release's FSD50K.ground_truth folder",
+                                                "folder of the three .hdf files"), argv)
     lists, labels = read_splits(args.ground_truth)
-    folder = args.hdf5 if os.path.exists(os.path.join(args.hdf5, EVAL_FILE)) else os.path.join(args.hdf5, "mp3")
     files = {"train": TRAIN_FILE, "valid": VALID_FILE, "eval": EVAL_FILE}
-    splits = {name: (listed, os.path.join(folder, files[name])) for name, listed in lists.items()}
+    splits = {name: (listed, stored_file(args.hdf5, files[name])) for name, listed in lists.items()}
     return run_report(args, "fsd50k", splits, labels, MIN_SECONDS)
 
 

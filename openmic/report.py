@@ -13,16 +13,14 @@ differ from the release's. The names come from the release's `class-map.json` wh
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 
 import numpy as np
 
 from helpers.data import Label
 from helpers.data.clip_ids import clip_ids
-from helpers.data.report import ClipList, StoredTargets, add_report_arguments, run_report
+from helpers.data.report import ClipList, StoredTargets, parse_report_arguments, report_parser, run_report, stored_file
 from openmic.dataset import NUM_INSTRUMENTS, TARGET_CODEC, TEST_FILE, TRAIN_FILE
 from openmic.prepare_scripts.create_h5pymp3_dataset import read_partition, read_release_labels
 
@@ -68,19 +66,14 @@ def read_splits(release_dir: str) -> tuple[dict[str, ClipList], dict[str, int]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--release-dir", required=True, help="the extracted openmic-2018 folder")
-    parser.add_argument("--hdf5", required=True, help="folder of the two .hdf files (or their mp3/ parent)")
-    add_report_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_report_arguments(report_parser(__doc__, "--release-dir", "the extracted openmic-2018 folder",
+                                                "folder of the two .hdf files"), argv)
     lists, left_out = read_splits(args.release_dir)
     names = instrument_names(args.release_dir)
     labels = [Label(index, f"{name}/positive", f"{name}: positive") for index, name in enumerate(names)]
     labels += [Label(NUM_INSTRUMENTS + index, f"{name}/labelled", f"{name}: labelled") for index, name in enumerate(names)]
-    folder = args.hdf5 if os.path.exists(os.path.join(args.hdf5, TEST_FILE)) else os.path.join(args.hdf5, "mp3")
-    splits = {"train": (lists["train"], os.path.join(folder, TRAIN_FILE)),
-              "eval": (lists["eval"], os.path.join(folder, TEST_FILE))}
+    splits = {"train": (lists["train"], stored_file(args.hdf5, TRAIN_FILE)),
+              "eval": (lists["eval"], stored_file(args.hdf5, TEST_FILE))}
     return run_report(args, "openmic", splits, labels, MIN_SECONDS, {"left_out_unlabelled": left_out},
                       StoredTargets(TARGET_CODEC, label_bits))
 

@@ -21,6 +21,7 @@ of the list's packed labels. With `audio=True` every clip is decoded in a proces
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import multiprocessing
@@ -347,6 +348,27 @@ def plot_coverage(path: str, report: dict) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def report_parser(description: str, list_option: str, list_help: str, hdf5_help: str) -> argparse.ArgumentParser:
+    """A dataset's report command line: the option naming its official list, --hdf5, and the shared options."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(list_option, required=True, help=list_help)
+    parser.add_argument("--hdf5", required=True, help=hdf5_help + " (or their mp3/ parent)")
+    add_report_arguments(parser)
+    return parser
+
+
+def parse_report_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return args
+
+
+def stored_file(hdf5_dir: str, file_name: str) -> str:
+    """`hdf5_dir/file_name`, or `hdf5_dir/mp3/file_name` when only that exists."""
+    direct, nested = os.path.join(hdf5_dir, file_name), os.path.join(hdf5_dir, "mp3", file_name)
+    return nested if not os.path.exists(direct) and os.path.exists(nested) else direct
 
 
 def add_report_arguments(parser) -> None:
