@@ -6,7 +6,7 @@ sitecustomize at start-up). Each hook is switched on by an environment variable,
   training loader draws (before any skip of a continued epoch).
 - PASST_STEP_DIR: after every training step, rank 0 writes step-<global step> (a test can signal mid-epoch)
   holding the step's loss, clip names and a checksum of torch's generator state.
-- PASST_FAIL_RANK: that rank raises in its first training step.
+- PASST_FAIL_RANK: that rank raises in its first training step (with PASST_STEP_DIR: writing the time to failed-at).
 """
 import os
 
@@ -41,6 +41,10 @@ if os.environ.get("RANK") is not None or "SLURM_PROCID" in os.environ or os.envi
 
         def hooked_step(self, batch, batch_idx):
             if os.environ.get("PASST_FAIL_RANK") == str(_rank()):
+                if os.environ.get("PASST_STEP_DIR"):
+                    import time
+                    with open(os.path.join(os.environ["PASST_STEP_DIR"], "failed-at"), "w") as file:
+                        file.write(repr(time.time()))
                 raise RuntimeError(f"injected failure on rank {_rank()} at batch {batch_idx}")
             loss = original_step(self, batch, batch_idx)
             if os.environ.get("PASST_STEP_DIR") and _rank() == 0:
