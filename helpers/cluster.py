@@ -4,10 +4,12 @@ ends the whole job instead of leaving the others waiting."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import multiprocessing
 import os
+import re
 import sys
 import traceback
 
@@ -127,19 +129,37 @@ class PeerFailure(SacredError):
         super().__init__(message, print_traceback=False)
 
 
+# what gloo's transport raises (as a plain RuntimeError) when a peer died or a collective ran past its timeout
+_GLOO_PEER_ERRORS = re.compile(r"gloo/transport|Connection (closed|reset) by peer|Timed out waiting \d+ms")
+
+
 def is_peer_failure(error: BaseException) -> bool:
     """True for the errors a rank sees when another rank died or hung: torch.distributed's backend, network
-    and store errors (a closed connection, a collective past its timeout), anywhere in the exception chain."""
+    and store errors, and gloo's (a closed connection, a collective past its timeout), anywhere in the
+    exception chain."""
     import torch.distributed as dist
 
-    kinds = tuple(kind for kind in (getattr(dist, "DistError", None),) if kind is not None)
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if kinds and isinstance(error, kinds):
+        if isinstance(error, dist.DistError) or (isinstance(error, RuntimeError)
+                                                 and _GLOO_PEER_ERRORS.search(str(error))):
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+@contextlib.contextmanager
+def peer_failures_in_one_line():
+    """Inside: on a rank of several, an error that only says another rank failed or left (`is_peer_failure`)
+    becomes a `PeerFailure`, which sacred prints as one line and records as the run's failure; the failing
+    rank's own error keeps its traceback, so the job shows that one once."""
+    try:
+        yield
+    except Exception as error:
+        if world_size() > 1 and not isinstance(error, SacredError) and is_peer_failure(error):
+            raise peer_failure(error) from error
+        raise
 
 
 def peer_failure(error: BaseException) -> PeerFailure:

@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from helpers.cluster import DDP_TIMEOUT_DEFAULT
+from helpers.cluster import DDP_TIMEOUT_DEFAULT, peer_failures_in_one_line
 from helpers.config_checks import ConfigError
 from helpers.data.teacher import TeacherTargets, check_logits_file, logits_file_name
 from helpers.launch import launch, run_directory  # noqa: F401  (the scripts' entry point)
@@ -345,12 +345,14 @@ def add_standard_commands(ex, task, loaders: Callable, check: Callable, loader_n
         teachers = check_teachers(_config, training_files(_config)) if training_files else None
         if teachers:
             _run.info["distillation"] = teachers
-        return train(_config, _run, ex.path, distilled(task_for(_config), _config),
-                     lambda config: loaders(config, training=True))
+        with peer_failures_in_one_line():
+            return train(_config, _run, ex.path, distilled(task_for(_config), _config),
+                         lambda config: loaders(config, training=True))
 
     def evaluate_only(_config, _run):
         check(_config, training=False)
-        return evaluate(_config, _run, ex.path, task_for(_config), loaders(_config, training=False)[1])
+        with peer_failures_in_one_line():
+            return evaluate(_config, _run, ex.path, task_for(_config), loaders(_config, training=False)[1])
 
     def model_speed_test(_config, speed_test_batch_size):
         """Training speed (spectrograms/s) of the configured network on random input."""
@@ -371,8 +373,9 @@ def add_standard_commands(ex, task, loaders: Callable, check: Callable, loader_n
         FOLDER/<file stem>.logits.hdf). DDP=N shares the clips out; rerun with the same out= to continue."""
         check(_config, training=False, with_files=False)
         files = training_files(_config) if training_files and split is None else []
-        return save_logits_procedure(_config, logits, files, out, split,
-                                     lambda: build_module(_config, task_for(_config), training=False), chunk_rows)
+        with peer_failures_in_one_line():
+            return save_logits_procedure(_config, logits, files, out, split,
+                                         lambda: build_module(_config, task_for(_config), training=False), chunk_rows)
 
     run_training.__name__, run_training.__doc__ = "train", train_doc
     evaluate_only.__doc__ = (f"Evaluate the configured network (release model, models.net.checkpoint or an "

@@ -109,6 +109,7 @@ def test_a_failing_rank_ends_the_whole_ddp_run_fast_showing_its_error_once(data_
                              DDP="2", PASST_FAIL_RANK="1")
     assert code != 0, output[-3000:]
     assert output.count("RuntimeError: injected failure on rank 1 at batch 0") == 1, output[-6000:]
+    assert "PeerFailure: rank 0 stopped: another rank of the job failed or left" in output  # one line, no traceback
     assert re.search(r"Root Cause.*?rank\s*: 1 \(local_rank: 1\)", output, re.S)  # torchrun's summary
     assert run_status(tmp_path / "runs" / "1")["status"] == "FAILED"  # rank 0's run: stopped by the other's failure
     assert left == []
@@ -163,3 +164,13 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step_and_resume_auto_
     assert code == 0, output[-4000:]
     assert run_status(tmp_path / "runs" / "2")["status"] == "COMPLETED" and left == []
     assert json.loads((tmp_path / "runs" / "2" / "info.json").read_text())["resumed_from"]["status"] == "INTERRUPTED"
+
+
+def test_a_rank_that_hangs_alive_fails_the_others_collectives_after_ddp_timeout(data_dir, tmp_path):
+    started = time.monotonic()
+    code, output, left = run(command(data_dir, "runs", ddp_timeout=10, **SHORT), tmp_path, timeout=240, DDP="2",
+                             PASST_HANG_RANK="1")
+    assert code != 0 and left == []
+    assert "PeerFailure: rank 0 stopped: another rank of the job failed or left" in output, output[-4000:]
+    assert run_status(tmp_path / "runs" / "1")["status"] == "FAILED"
+    assert time.monotonic() - started < 200  # start-up, 10 s of waiting, torchrun's 30 s before it kills rank 1

@@ -72,6 +72,9 @@ def test_errors_of_collectives_are_peer_failures_wherever_they_are_in_the_chain(
     except ValueError as wrapped:
         assert cluster.is_peer_failure(wrapped)
     assert not cluster.is_peer_failure(RuntimeError("injected failure"))
+    gloo = RuntimeError("[third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 10000ms for "
+                        "recv operation to complete")
+    assert cluster.is_peer_failure(gloo)
     message = str(cluster.peer_failure(backend_error))
     assert "another rank of the job failed or left" in message and "Connection closed by peer" in message
 
@@ -121,3 +124,18 @@ def test_every_rank_takes_rank_0s_seed_and_start_unless_given_one():
 def test_ranks_given_different_seeds_refuse_to_start():
     answers = agreed([(5, True, None), (6, True, None)])
     assert answers[0] == answers[1] and "rank 0: seed=5, rank 1: seed=6" in answers[0]
+
+
+def test_only_peer_failures_of_a_rank_of_several_become_one_line(no_launcher):
+    gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:561] Connection closed by peer")
+    with pytest.raises(RuntimeError, match="Connection closed"):  # one process: nothing to say about peers
+        with cluster.peer_failures_in_one_line():
+            raise gloo
+    no_launcher.setenv("WORLD_SIZE", "2")
+    no_launcher.setenv("RANK", "0")
+    with pytest.raises(cluster.PeerFailure, match="rank 0 stopped: another rank of the job failed or left"):
+        with cluster.peer_failures_in_one_line():
+            raise gloo
+    with pytest.raises(ValueError, match="own error"):  # this rank's own error keeps its traceback
+        with cluster.peer_failures_in_one_line():
+            raise ValueError("own error")

@@ -7,6 +7,7 @@ sitecustomize at start-up). Each hook is switched on by an environment variable,
 - PASST_STEP_DIR: after every training step, rank 0 writes step-<global step> (a test can signal mid-epoch)
   holding the step's loss, clip names and a checksum of torch's generator state.
 - PASST_FAIL_RANK: that rank raises in its first training step (with PASST_STEP_DIR: writing the time to failed-at).
+- PASST_HANG_RANK: that rank hangs (alive) in its first training step.
 """
 import os
 
@@ -33,7 +34,7 @@ if os.environ.get("RANK") is not None or "SLURM_PROCID" in os.environ or os.envi
 
         helpers.loaders.EpochLoader.__iter__ = recording_iter
 
-    if os.environ.get("PASST_STEP_DIR") or os.environ.get("PASST_FAIL_RANK"):
+    if os.environ.get("PASST_STEP_DIR") or os.environ.get("PASST_FAIL_RANK") or os.environ.get("PASST_HANG_RANK"):
         import helpers.lightning_module
 
         module_class = helpers.lightning_module.PaSSTModule
@@ -46,6 +47,10 @@ if os.environ.get("RANK") is not None or "SLURM_PROCID" in os.environ or os.envi
                     with open(os.path.join(os.environ["PASST_STEP_DIR"], "failed-at"), "w") as file:
                         file.write(repr(time.time()))
                 raise RuntimeError(f"injected failure on rank {_rank()} at batch {batch_idx}")
+            if os.environ.get("PASST_HANG_RANK") == str(_rank()):
+                import time
+                while True:  # alive, never reaching the step's collectives
+                    time.sleep(1)
             loss = original_step(self, batch, batch_idx)
             if os.environ.get("PASST_STEP_DIR") and _rank() == 0:
                 import torch
