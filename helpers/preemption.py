@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 
 import pytorch_lightning as pl
@@ -52,7 +53,7 @@ class RunPreempted(KeyboardInterrupt):
         if "with" not in arguments:
             arguments.append("with")
         launcher = f"DDP={os.environ['DDP']} " if os.environ.get("DDP") else ""
-        command = launcher + "python " + " ".join(arguments + [f"resume={self.run_dir}"])
+        command = launcher + "python " + shlex.join(arguments + [f"resume={self.run_dir}"])
         return (f"{self}; checkpoint written to {self.checkpoint}. The run is INTERRUPTED; continue it with:\n"
                 f"  {command}\n(or resume=auto in a job script that is requeued)")
 
