@@ -13,6 +13,7 @@ from audioset.prepare_scripts.make_demo_dataset import make_demo_dataset
 from helpers.config_checks import ConfigError
 from helpers.data import PackedBitsTargets, read_targets
 from helpers.metrics import mean_average_precision
+from helpers.process_tree import run_tree
 from tests.experiment_runs import resolved_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,10 +40,15 @@ def command_line(demo_dir, **extra):
 
 
 def run_script(args, cwd, env_extra=None, timeout=600):
+    """ex_audioset.py's command line in another process; on its timeout every process it started (DDP ranks
+    included) is killed. Returns the finished process (stdout holds stdout and stderr)."""
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    process = subprocess.run([sys.executable, os.path.join(ROOT, "ex_audioset.py"), *args], cwd=cwd, env=env,
-                             capture_output=True, text=True, timeout=timeout)
-    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-6000:]
+    try:
+        process = run_tree([sys.executable, os.path.join(ROOT, "ex_audioset.py"), *args], timeout, cwd=cwd, env=env)
+    except subprocess.TimeoutExpired as error:
+        raise AssertionError(f"ex_audioset.py {' '.join(args[:3])} ran past {timeout} s: "
+                             f"{(error.output or '')[-6000:]}") from None
+    assert process.returncode == 0, process.stdout[-8000:]
     return process
 
 
