@@ -6,6 +6,9 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from typing import Callable, Mapping
 
 import numpy as np
@@ -14,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from helpers.data import (DistributedShardSampler, HDF5AudioDataset, collate_drop_failed, restrict_to_ids, seed_worker,
                           set_dataset_epoch)
+from helpers.process_tree import alive
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,26 @@ def worker_context(method: str = "forkserver"):
     return context
 
 
+class WorkerStart:
+    """DataLoader `worker_init_fn`: `seed_worker`, then a daemon thread that ends the worker once the training
+    process that made the loader is gone. torch's own check watches the worker's parent, which under a
+    forkserver is the server, and the server lives as long as any worker it forked: without this, a rank
+    killed by SIGKILL (or the OOM killer) would leave its server and workers running for ever."""
+
+    def __init__(self, poll_seconds: float = 1.0):
+        self.owner, self.poll_seconds = os.getpid(), poll_seconds
+
+    def __call__(self, worker_id: int) -> None:
+        seed_worker(worker_id)
+        if os.getppid() != self.owner:
+            threading.Thread(target=self._end_with_owner, name="end-with-owner", daemon=True).start()
+
+    def _end_with_owner(self) -> None:
+        while alive(self.owner):
+            time.sleep(self.poll_seconds)
+        os._exit(1)
+
+
 def _with_worker_context(options: dict, num_workers: int) -> dict:
     context = options.get("multiprocessing_context", "forkserver")
     if num_workers == 0:
@@ -137,7 +161,7 @@ def training_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: i
     sampler = sampler or DistributedShardSampler(len(dataset), shuffle=bool(shuffle), seed=seed, even=True)
     options = _with_worker_context({"drop_last": False, "pin_memory": torch.cuda.is_available(), **options}, num_workers)
     return EpochLoader(dataset, seed, sampler, batch_size=batch_size, num_workers=num_workers,
-                       worker_init_fn=seed_worker, **options)
+                       worker_init_fn=WorkerStart(), **options)
 
 
 def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int, drop_last: bool = False,
@@ -153,7 +177,7 @@ def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int, drop_
     options = _with_worker_context({"pin_memory": torch.cuda.is_available(), **options}, num_workers)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_drop_failed,
                       sampler=DistributedShardSampler(len(dataset), shuffle=False, even=False),
-                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0), **options)
+                      worker_init_fn=WorkerStart(), generator=torch.Generator().manual_seed(0), **options)
 
 
 def eval_subset(config: Mapping) -> str | None:

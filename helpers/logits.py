@@ -24,7 +24,7 @@ from helpers.config_checks import ConfigError
 from helpers.data import HDF5FormatError, collate_drop_failed
 from helpers.data.teacher import (LogitsRowWriter, SourceIdentity, check_logits_file, check_resumable,
                                   create_logits_file, logits_file_name, unwritten_rows)
-from helpers.loaders import worker_context
+from helpers.loaders import WorkerStart, worker_context
 from helpers.lightning_module import PaSSTModule
 from helpers.trainer import resolve_precision, trainer_accelerator
 
@@ -183,7 +183,8 @@ def compute_rows(module: PaSSTModule, dataset: Dataset, rows: np.ndarray, writer
     do not decode are written as missing."""
     loader = DataLoader(_FileRows(dataset, rows), batch_size=batch_size, num_workers=num_workers,
                         collate_fn=_collate_rows, pin_memory=device.type == "cuda",
-                        multiprocessing_context=worker_context() if num_workers else None)
+                        multiprocessing_context=worker_context() if num_workers else None,
+                        worker_init_fn=WorkerStart())
     dtype = true_dtype(precision)
     pending_rows, pending_logits, pending_missing = [], [], []
 

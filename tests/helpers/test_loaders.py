@@ -87,3 +87,54 @@ def test_workers_are_not_forked_from_the_training_process_unless_asked():
     assert os.getpid() not in parents and len(parents) == 1  # all forked by the one server
     forked = training_loader(ParentOfWorker(), batch_size=2, num_workers=1, seed=0, multiprocessing_context="fork")
     assert {int(p) for batch in forked for p in batch[0]} == {os.getpid()}  # upstream's (torch's default)
+
+
+KILLED_OWNER = """
+import os, sys, time, torch
+from helpers.loaders import training_loader
+
+class WorkerPid(torch.utils.data.Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, index):
+        return torch.tensor(os.getpid()), str(index), torch.zeros(1)
+
+if __name__ == "__main__":
+    loader = training_loader(WorkerPid(), batch_size=1, num_workers=2, seed=0)
+    batches = iter(loader)
+    pids = {int(next(batches)[0]) for _ in range(4)}
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_workers_end_when_the_training_process_is_killed(tmp_path):
+    """Under a forkserver a worker's parent is the server, which lives as long as its workers: each worker
+    watches the process that made its loader and ends when it is gone (SIGKILL, the OOM killer)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers.process_tree import alive, descendants, kill_tree
+    script = tmp_path / "owner.py"
+    script.write_text(KILLED_OWNER)
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(
+                                 os.path.abspath(__file__))))})
+    try:
+        workers = [int(pid) for pid in owner.stdout.readline().split()]
+        tree = descendants(owner.pid)[1:]  # the forkserver (and its resource tracker) and the workers
+        assert len(workers) == 2 and set(workers) <= set(tree)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in tree) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in tree if alive(pid)], "processes outlived the killed training process"
+    finally:
+        kill_tree(owner.pid)
+        for pid in descendants(owner.pid):
+            kill_tree(pid)
