@@ -70,11 +70,15 @@ def ddp_strategy(strategy, timeout_seconds: float):
     return entry["strategy"](**{**entry["init_params"], "timeout": datetime.timedelta(seconds=timeout_seconds)})
 
 
-class SeedMismatch(SacredError):
-    """The ranks of one run were given different explicit seeds."""
+class OneLineError(SacredError):
+    """An error of a run that sacred prints as one line, without a traceback, and records as its failure."""
 
     def __init__(self, message: str):
         super().__init__(message, print_traceback=False)
+
+
+class SeedMismatch(OneLineError):
+    """The ranks of one run were given different explicit seeds."""
 
 
 def init_process_group(accelerator: str, timeout_seconds: float) -> None:
@@ -121,12 +125,9 @@ def agree_on_start(seed: int, explicit: bool, start: dict | None = None) -> tupl
     return int(agreed), offers[0][2]
 
 
-class PeerFailure(SacredError):
+class PeerFailure(OneLineError):
     """This rank stopped because another rank of the job failed or left (its collective could not complete);
     the other rank's error is the one to read."""
-
-    def __init__(self, message: str):
-        super().__init__(message, print_traceback=False)
 
 
 # what gloo's transport raises (as a plain RuntimeError) when a peer died or a collective ran past its timeout
