@@ -40,6 +40,8 @@ sys.path.insert(0, ROOT)
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
+from helpers.process_tree import descendants  # noqa: E402
+
 FULL_BALANCED, FULL_UNBALANCED, FULL_EVAL = 20550, 2021239, 20371
 CLASSES = 527
 EPOCH_LEN = 100_000  # the AudioSet config's clips per epoch
@@ -288,16 +290,6 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _descendants(root: int) -> list[int]:
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        for task in glob.glob(f"/proc/{pid}/task/*/children"):
-            stack += [int(child) for child in (_read(task) or "").split()]
-    return found
-
-
 class ProcessWatcher(threading.Thread):
     """Polls the process tree under `root`: each process's role, peak RSS (VmHWM) and largest PSS. A process
     that replaces its program (the launcher exec-ing torchrun) counts as a new entry."""
@@ -325,7 +317,7 @@ class ProcessWatcher(threading.Thread):
         return "other: " + command[:40]
 
     def poll(self, with_pss: bool) -> None:
-        for pid in _descendants(self.root):
+        for pid in descendants(self.root):
             status, command = _read(f"/proc/{pid}/status"), " ".join((_read(f"/proc/{pid}/cmdline") or "").split("\0"))
             if not status or not command.strip():
                 continue
