@@ -140,7 +140,9 @@ CHILD = textwrap.dedent("""
                                 world_size=int(os.environ["WORLD_SIZE"]))
     weights = module.shared_class_balanced_weights(files, 10, sample_weight_offset=3, timeout=60)
     np.save(out, weights)
-    print(json.dumps({"computed": len(calls)}))
+    print(json.dumps({"computed": len(calls)}), flush=True)
+    if mode == "gloo":
+        dist.destroy_process_group()  # (exiting with the group's threads alive can abort: "terminate called ...")
 """)
 
 
@@ -156,11 +158,17 @@ def computations_by_rank(tmp_path, files, mode, expected, world=2) -> dict[int, 
                                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                       text=True)))
     computed = {}
-    for rank, out, process in processes:
-        stdout, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, stderr
-        computed[rank] = json.loads(stdout.strip().splitlines()[-1])["computed"]
-        np.testing.assert_array_equal(np.load(out), expected)
+    try:
+        for rank, out, process in processes:
+            stdout, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr
+            computed[rank] = json.loads(stdout.strip().splitlines()[-1])["computed"]
+            np.testing.assert_array_equal(np.load(out), expected)
+    finally:
+        for _, _, process in processes:  # (on a timeout or failure: none left running)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return computed
 
 
