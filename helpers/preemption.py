@@ -97,9 +97,10 @@ class PreemptionCallback(pl.Callback):
 
     # --- the stop --------------------------------------------------------------------------------------
     def _any_rank_received(self, trainer) -> bool:
+        if trainer.world_size == 1:  # (no device tensor, no synchronisation: this runs every step)
+            return self.received is not None
         flag = torch.tensor([0 if self.received is None else 1], device=trainer.strategy.root_device)
-        if trainer.world_size > 1:
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
         return bool(flag.item())
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
