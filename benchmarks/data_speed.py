@@ -17,7 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from audioset.dataset import get_full_training_set  # noqa: E402
+from audioset.dataset import training_set  # noqa: E402
+from helpers.data import DataOptions  # noqa: E402
 from audioset.prepare_scripts.make_demo_dataset import make_demo_dataset  # noqa: E402
 
 PASST_S_SPECS_PER_SECOND = 88.7
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         print(f"file: {path if args.hdf5 else 'generated, 10 s mp3 clips at 32 kHz'}; {args.clips} clips per setting")
         for label, options in settings.items():
-            dataset = get_full_training_set(path, path, classes_num=classes, clip_length=10, **options)
+            dataset = training_set([path, path], DataOptions(clip_length=10, **options), classes)
             rate = clips_per_second(dataset, args.clips)
             workers = math.ceil(PASST_S_SPECS_PER_SECOND / rate)
             print(f"{label:42s} {rate:7.1f} clips/s per worker -> {workers} workers for "

@@ -41,6 +41,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 from helpers.process_tree import descendants  # noqa: E402
+from helpers.data import DataOptions  # noqa: E402
 
 FULL_BALANCED, FULL_UNBALANCED, FULL_EVAL = 20550, 2021239, 20371
 CLASSES = 527
@@ -224,8 +225,8 @@ def measure_components(paths: dict[str, str], weights_file: str, eval_rows: int)
 
     results = {}
     started, before = time.perf_counter(), reset_peak_rss()
-    training = audioset.get_full_training_set(paths["balanced"], paths["unbalanced"], wavmix=True, roll=True)
-    test = audioset.get_test_set(paths["eval"])
+    training = audioset.training_set([paths["balanced"], paths["unbalanced"]], DataOptions(wavmix=True, roll=True))
+    test = audioset.evaluation_set(paths["eval"], DataOptions())
     results["datasets"] = {"seconds": time.perf_counter() - started, "peak_rss_rise_mib": peak_rss_mib() - before,
                            "training_clips": len(training), "eval_clips": len(test),
                            "pickled_training_set_bytes": len(pickle.dumps(training)),

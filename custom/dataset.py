@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from torch.utils.data import Dataset
 
-from helpers.data import HDF5AudioDataset, make_evaluation_set, make_training_set
+from helpers.data import DataOptions, HDF5AudioDataset, make_evaluation_set, make_training_set
 
 SPLIT_FILES = MappingProxyType({"train": "train_mp3.hdf", "valid": "valid_mp3.hdf", "eval": "eval_mp3.hdf"})
 LABEL_FILE = "class_labels_indices.csv"
@@ -62,19 +62,13 @@ def hdf5_path(base_dir: str, split: str) -> str:
     return os.path.join(base_dir, SPLIT_FILES[split])
 
 
-def get_training_set(train_hdf5: str, num_classes: int, clip_length: float = 10, random_crop: bool = True,
-                     channels: int = 1, roll: bool = True, roll_conf: dict | None = None,
-                     wavmix: bool | dict = False, **options) -> Dataset:
-    """`clip_length`-second crops of the training clips (random offsets drawn from (seed, epoch, clip) with
-    `random_crop`), augmented; `channels` as `HDF5AudioDataset`. options: sample_rate, gain_augment,
-    ir_augment, ir_path, cut_irs_offset, in_mem, seed."""
-    return make_training_set([train_hdf5], num_classes, clip_length=clip_length, random_crop=random_crop,
-                             channels=channels, roll=roll, roll_conf=roll_conf, wavmix=wavmix, **options)
+def training_set(path: str, num_classes: int, options: DataOptions) -> Dataset:
+    """`options.clip_length`-second crops of the training clips (random offsets drawn from (seed, epoch, clip)
+    with `options.random_crop`), augmented as `options` say."""
+    return make_training_set([path], num_classes, options)
 
 
-def get_evaluation_set(hdf5_file: str, num_classes: int, clip_length: float | None = None, channels: int = 1,
-                       sample_rate: int = 32000, in_mem: bool = False) -> HDF5AudioDataset:
-    """Whole clips (`clip_length=None`: use batch size 1) or their first `clip_length` seconds; failed clips
-    come back as None (use `collate_drop_failed`)."""
-    return make_evaluation_set(hdf5_file, num_classes, sample_rate=sample_rate, clip_length=clip_length,
-                               in_mem=in_mem, channels=channels)
+def evaluation_set(path: str, num_classes: int, options: DataOptions) -> HDF5AudioDataset:
+    """Whole clips (`options.clip_length=None`: use batch size 1) or their first `clip_length` seconds; failed
+    clips come back as None (use `collate_drop_failed`)."""
+    return make_evaluation_set(path, num_classes, options)

@@ -12,18 +12,13 @@ import h5py
 import numpy as np
 from torch.utils.data import Dataset
 
-from helpers.data import HDF5AudioDataset, HDF5FormatError, make_evaluation_set, make_training_set, validate_hdf5
+from helpers.data import DataOptions, HDF5AudioDataset, HDF5FormatError, make_evaluation_set, make_training_set, validate_hdf5
 
 NUM_CLASSES = 50
 NUM_FOLDS = 5
 FOLD_KEY = "fold"
 DATA_FILE = "esc50_mp3.hdf"
 CLIP_SECONDS = 5
-
-
-def hdf5_paths(base_dir: str = "audioset_hdf5s/") -> dict[str, str]:
-    """The file path under `base_dir/mp3/`, keyed by its config name."""
-    return {"esc50_hdf5": os.path.join(base_dir, "mp3", DATA_FILE)}
 
 
 def read_folds(esc50_hdf5: str | os.PathLike) -> np.ndarray:
@@ -49,19 +44,13 @@ def fold_indices(esc50_hdf5: str | os.PathLike, fold: int, training: bool) -> np
     return np.flatnonzero(folds != fold if training else folds == fold)
 
 
-def get_training_set(esc50_hdf5: str, fold: int = 1, roll: bool = True, roll_conf: dict | None = None,
-                     wavmix: bool | dict = False, clip_length: float = CLIP_SECONDS, **options) -> Dataset:
-    """The four training folds, augmented. options: sample_rate, gain_augment, ir_augment, ir_path,
-    in_mem, seed."""
-    return make_training_set([esc50_hdf5], NUM_CLASSES, roll=roll, roll_conf=roll_conf, wavmix=wavmix,
-                             clip_length=clip_length, indices=fold_indices(esc50_hdf5, fold, training=True),
-                             **options)
+def training_set(path: str, fold: int, options: DataOptions) -> Dataset:
+    """The four training folds (all but `fold`), augmented as `options` say."""
+    return make_training_set([path], NUM_CLASSES, options, indices=fold_indices(path, fold, training=True))
 
 
-def get_test_set(esc50_hdf5: str, fold: int | None = 1, sample_rate: int = 32000, clip_length: float = CLIP_SECONDS,
-                 in_mem: bool = False) -> HDF5AudioDataset:
+def evaluation_set(path: str, fold: int | None, options: DataOptions) -> HDF5AudioDataset:
     """The test fold (`fold=None`: every clip, in file order); clips that fail to decode come back as None
     (use `collate_drop_failed`)."""
-    indices = None if fold is None else fold_indices(esc50_hdf5, fold, training=False)
-    return make_evaluation_set(esc50_hdf5, NUM_CLASSES, sample_rate=sample_rate, clip_length=clip_length,
-                               in_mem=in_mem, indices=indices)
+    indices = None if fold is None else fold_indices(path, fold, training=False)
+    return make_evaluation_set(path, NUM_CLASSES, options, indices=indices)

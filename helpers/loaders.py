@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import threading
 import time
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -86,9 +86,6 @@ class EpochLoader(DataLoader):
         yield from super().__iter__()
 
 
-# upstream's DataLoader arguments in a `datasets.<loader>` config, with their defaults (None: decided here)
-LOADER_DEFAULTS = {"shuffle": None, "pin_memory": None, "drop_last": False, "timeout": 0, "prefetch_factor": None,
-                   "persistent_workers": False, "multiprocessing_context": "forkserver"}
 WORKER_START_METHODS = ("forkserver", "fork", "spawn")
 
 
@@ -130,11 +127,6 @@ def _with_worker_context(options: dict, num_workers: int) -> dict:
     if num_workers == 0:
         return {key: value for key, value in options.items() if key != "multiprocessing_context"}
     return {**options, "multiprocessing_context": worker_context(context) if isinstance(context, str) else context}
-
-
-def loader_config(batch_size: int, num_workers: int, **values) -> dict:
-    """A `datasets.<loader>` config entry: batch size, workers and upstream's other DataLoader arguments."""
-    return {"batch_size": batch_size, "num_workers": num_workers, **LOADER_DEFAULTS, **values}
 
 
 def loader_options(loader: Mapping) -> dict:
@@ -183,20 +175,6 @@ def evaluation_loader(dataset: Dataset, batch_size: int, num_workers: int, drop_
 def eval_subset(config: Mapping) -> str | None:
     """The id list `basedataset.eval_subset` names (the clips the eval set is restricted to), or None."""
     return (config.get("basedataset") or {}).get("eval_subset") or None
-
-
-def train_and_test_loaders(config: Mapping, training: bool, make_training_set: Callable[..., Dataset],
-                           make_test_set: Callable[[], Dataset]) -> tuple[DataLoader | None, DataLoader]:
-    """(training loader, test loader) from `datasets.training` (batch_size, num_workers, shuffle: None/False =
-    file order, as upstream's OpenMIC and ESC-50 loaders) and `datasets.test` (restricted to
-    `basedataset.eval_subset`); `make_training_set(seed=)` is called only when `training` (otherwise the
-    training loader is None)."""
-    train_cfg, test_cfg = config["datasets"]["training"], config["datasets"]["test"]
-    test_loader = evaluation_loader(make_test_set(), subset=eval_subset(config), **loader_options(test_cfg))
-    if not training:
-        return None, test_loader
-    return training_loader(make_training_set(seed=config["seed"]), seed=config["seed"],
-                           shuffle=bool(train_cfg.get("shuffle", True)), **loader_options(train_cfg)), test_loader
 
 
 def clip_set_name(prefix: str) -> str:

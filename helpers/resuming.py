@@ -11,7 +11,6 @@ from typing import Mapping
 from sacred.observers import FileStorageObserver
 
 from helpers.cluster import DDP_TIMEOUT_DEFAULT, agree_on_start, global_rank, init_process_group, world_size
-from helpers.config_checks import resume_path
 from helpers.networks import load_training_checkpoint
 from helpers.trainer import trainer_accelerator
 
@@ -19,6 +18,13 @@ log = logging.getLogger(__name__)
 
 # config keys that differ between the runs of one job without changing what is trained
 VOLATILE_KEYS = ("cmd", "process_id", "slurm_job_id", "saque_cmd", "saque_id", "resume", "seed")
+
+
+def resume_path(resume: str | None) -> str | None:
+    """The checkpoint `resume` names: a .ckpt file, or a run folder's checkpoints/last.ckpt."""
+    if not resume:
+        return None
+    return os.path.join(resume, "checkpoints", "last.ckpt") if os.path.isdir(resume) else os.fspath(resume)
 
 
 def start_training(config: Mapping, run, experiment_name: str) -> tuple[dict, dict | None]:

@@ -15,7 +15,6 @@ from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, TQDMProgr
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from helpers.config_checks import TRAINER_OWN_KEYS, normalize_precision
 from helpers.data.atomic import atomic_open
 from helpers.cluster import DDP_TIMEOUT_DEFAULT, ddp_strategy, ddp_trainer_defaults
 from helpers.lightning1_keys import LIGHTNING1_KEYS, NOT_SET, lightning2_options
@@ -24,6 +23,17 @@ from helpers.plots import SpectrogramPictures, TrainingCurves
 from helpers.preemption import PreemptionCallback
 
 log = logging.getLogger(__name__)
+
+
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
+PRECISION_ALIASES = {16: "16-mixed", "16": "16-mixed", 32: "32-true", "32": "32-true", 64: "64-true",
+                     "64": "64-true", "bf16": "bf16-mixed"}
+TRAINER_OWN_KEYS = {"callbacks", "logger", "plugins", "default_root_dir", "use_distributed_sampler"}
+
+
+def normalize_precision(precision) -> str:
+    """Upstream's 16/32 and Lightning's names -> Lightning 2 names ("16-mixed", "32-true", ...)."""
+    return "32-true" if precision is None else PRECISION_ALIASES.get(precision, precision)
 
 
 def trainer_config(**overrides) -> dict:

@@ -236,12 +236,12 @@ def test_mongo_observer_records_the_run(demo_dir, tmp_path, monkeypatch):
 def test_bad_config_stops_before_any_work_naming_the_key(demo_dir, tmp_path, monkeypatch, updates, message):
     import h5py
     import ex_audioset
-    import helpers.experiment
+    import helpers.procedures
 
     def no_work(*args, **kwargs):
         raise AssertionError("data was read or a network built before the config was checked")
     monkeypatch.setattr(h5py, "File", no_work)
-    monkeypatch.setattr(helpers.experiment, "build_network", no_work)
+    monkeypatch.setattr(helpers.procedures, "build_network", no_work)
     with contextlib.chdir(tmp_path), pytest.raises(ConfigError) as error:
         ex_audioset.ex.run(named_configs=["demo"], config_updates={**demo_updates(demo_dir), **updates},
                            options={"--loglevel": "ERROR"})
@@ -263,7 +263,7 @@ def test_every_named_config_resolves():
 
 def test_s_patchout_t_travels_from_the_command_line_to_the_model(demo_dir):
     import ex_audioset
-    from helpers.experiment import build_module
+    from helpers.procedures import build_module
     from helpers.tasks import MultiLabel
     config = resolved_config(ex_audioset.ex, "demo", **{"models.net.s_patchout_t": 3})
     assert build_module(config, MultiLabel()).net.s_patchout_t == 3

@@ -1,6 +1,7 @@
 """Upstream's command lines work here: every config key and preset of upstream's experiments resolves with
 upstream's meaning, Lightning-1 trainer keys are mapped or refused naming their replacement, and the defaults
 (fine-tuning weights, loaders, presets) are upstream's."""
+from helpers.data import DataOptions
 import pytest
 import torch
 
@@ -169,10 +170,11 @@ def test_save_last_n_keeps_the_checkpoints_of_the_last_epochs(tmp_path):
 
 def test_upstreams_dataloader_keys_reach_the_loaders(tmp_path):
     from helpers.data import make_training_set
-    from helpers.loaders import evaluation_loader, loader_config, loader_options, training_loader
+    from helpers.common_config import loader_config
+    from helpers.loaders import evaluation_loader, loader_options, training_loader
     from tests.helpers.data.clips import write_tone_hdf5
     write_tone_hdf5(tmp_path / "clips.hdf", n_clips=5, classes_num=4, seconds=0.25)
-    dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.25, roll=False)
+    dataset = make_training_set([tmp_path / "clips.hdf"], 4, DataOptions(sample_rate=16000, clip_length=0.25, roll=False))
     config = loader_config(2, 1, drop_last=True, timeout=7, prefetch_factor=3, pin_memory=False)
     loader = training_loader(dataset, seed=0, **loader_options(config))
     assert (loader.batch_size, loader.drop_last, loader.timeout, loader.prefetch_factor, loader.pin_memory) == \

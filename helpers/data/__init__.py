@@ -13,6 +13,7 @@ from helpers.data.datasets import (EvaluationSubset, HDF5AudioDataset, collate_d
                                    make_training_set, restrict_to_ids)
 from helpers.data.hdf5 import (DenseTargets, HDF5DatasetWriter, HDF5FormatError, PackedBitsTargets, read_targets,
                                validate_hdf5, write_hdf5_dataset)
+from helpers.data.options import DataOptions
 from helpers.data.labels import Label, read_label_file, write_label_file
 from helpers.data.samplers import DistributedShardSampler, DistributedWeightedSampler, preload_files
 from helpers.data.seeding import ItemRandom, seed_worker, set_dataset_epoch
@@ -30,6 +31,7 @@ __all__ = [
     "restrict_to_ids",
     "DenseTargets", "HDF5DatasetWriter", "HDF5FormatError", "PackedBitsTargets", "read_targets", "validate_hdf5",
     "write_hdf5_dataset",
+    "DataOptions",
     "Label", "read_label_file", "write_label_file",
     "DistributedShardSampler", "DistributedWeightedSampler", "class_balanced_sample_weights",
     "class_balanced_weights_from_hdf5", "preload_files", "shared_class_balanced_weights",

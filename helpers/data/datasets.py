@@ -6,7 +6,7 @@ import copy
 import io
 import logging
 import os
-from typing import Callable, Sequence
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -15,6 +15,7 @@ from torch.utils.data import ConcatDataset, Dataset, default_collate
 from helpers.data.audio import AudioDecodeError, decode_audio, pad_or_truncate
 from helpers.data.augment import WaveformAugment, build_training_pipeline, mix_targets_linear
 from helpers.data.clip_ids import file_clip_ids, fingerprint, read_id_list, subset_rows
+from helpers.data.options import DataOptions
 from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
                                validate_hdf5)
 from helpers.data.seeding import ItemRandom
@@ -32,7 +33,8 @@ class HDF5AudioDataset(Dataset):
       training clips longer than `clip_length` are cut at a random offset instead of the start.
     - `channels=1` mono-mixes each clip; `channels=N` keeps N-channel clips' channels (mono clips are
       repeated N times; other channel counts fail to decode, see below).
-    - `augment` applies `WaveformAugment(gain_augment, ir_augment, ir_path, cut_irs_offset=...)` per clip.
+    - `options` (`DataOptions`): sample rate, clip length, crops, channels, memory, seed and augmentation settings.
+    - `augment` applies `WaveformAugment` of the options' gain / impulse responses per clip.
     - `target_extension(row)` values are appended to the target of file row `row` (the row actually read,
       also for a replacement clip): the teacher's targets in distillation (`helpers.data.teacher`).
     - `in_mem` reads the whole file into memory once.
@@ -46,17 +48,15 @@ class HDF5AudioDataset(Dataset):
       `subset` describes the id list it was restricted to (`restrict_to_ids`), else None.
     """
 
-    def __init__(self, hdf5_file: str | os.PathLike, sample_rate: int = 32000, classes_num: int = 527,
-                 clip_length: float | None = 10, augment: bool = False, gain_augment: int = 7,
-                 ir_augment: float = 0.0, ir_path: str | None = None, in_mem: bool = False,
-                 training: bool = True, target_decoder: TargetCodec | None = None, random_crop: bool = False,
-                 seed: int = 0, max_replacement_attempts: int = 20, indices=None, cut_irs_offset: int | None = None,
-                 channels: int = 1, target_extension: Callable[[int], np.ndarray] | None = None):
+    def __init__(self, hdf5_file: str | os.PathLike, classes_num: int = 527, options: DataOptions | None = None, *,
+                 augment: bool = False, training: bool = True, target_decoder: TargetCodec | None = None,
+                 max_replacement_attempts: int = 20, indices=None,
+                 target_extension: Callable[[int], np.ndarray] | None = None):
+        options = options or DataOptions()
         self.hdf5_file = os.fspath(hdf5_file)
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
-        self.channels = channels
-        self.sample_rate = int(sample_rate)
+        self.options = options
+        self.channels = options.channels
+        self.sample_rate = int(options.sample_rate)
         self.classes_num = int(classes_num)
         self.target_decoder = target_decoder or PackedBitsTargets(self.classes_num)
         rows_in_file = validate_hdf5(self.hdf5_file, self.classes_num, self.target_decoder)
@@ -67,17 +67,18 @@ class HDF5AudioDataset(Dataset):
                 raise IndexError(f"indices must lie in [0, {rows_in_file}) for {self.hdf5_file}, "
                                  f"got {self.rows.min()}..{self.rows.max()}")
         self.length = rows_in_file if self.rows is None else len(self.rows)
+        clip_length = options.clip_length
         self.clip_samples = None if clip_length is None else int(round(clip_length * self.sample_rate))
         self.training = training
-        self.random_crop = random_crop
-        self.augmenter = (WaveformAugment(gain_augment, ir_augment, ir_path, self.sample_rate, cut_irs_offset)
-                          if augment else None)
-        self.seed = int(seed)
-        self.random = ItemRandom(seed)
+        self.random_crop = options.random_crop
+        self.augmenter = (WaveformAugment(options.gain_augment, options.ir_augment, options.ir_path, self.sample_rate,
+                                          options.cut_irs_offset) if augment else None)
+        self.seed = int(options.seed)
+        self.random = ItemRandom(self.seed)
         self.max_replacement_attempts = int(max_replacement_attempts)
         self.target_extension = target_extension
         self._file_bytes = None
-        if in_mem:
+        if options.in_mem:
             logger.info("loading %s into memory", self.hdf5_file)
             with open(self.hdf5_file, "rb") as file:
                 self._file_bytes = file.read()
@@ -224,44 +225,34 @@ def collate_drop_failed(batch: list):
     return default_collate(kept)
 
 
-def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, *, sample_rate: int = 32000,
-                      clip_length: float | None = 10, gain_augment: int = 7, ir_augment: float = 0.0,
-                      ir_path: str | None = None, in_mem: bool = False, random_crop: bool = False,
-                      roll: bool = True, roll_conf: dict | None = None, wavmix: bool | dict = False, seed: int = 0,
+def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, options: DataOptions, *,
                       target_decoder: TargetCodec | None = None, mix_targets=None,
-                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None,
-                      cut_irs_offset: int | None = None, channels: int = 1,
-                      target_extensions: Sequence | None = None) -> Dataset:
-    """A training set over one or more files (concatenated in order), with per-clip augmentation
-    (gain/IR), then roll and waveform mixup (see `build_training_pipeline`). `indices` selects rows
-    and needs a single file; `channels` as for `HDF5AudioDataset`; `target_extensions`: one
-    `target_extension` (or None) per file."""
+                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None) -> Dataset:
+    """A training set over one or more files (concatenated in order; file k draws from seed + 1000 k), with
+    per-clip augmentation (gain/IR), then roll and waveform mixup (`build_training_pipeline`), all as
+    `options` say; `options.teachers`: one target extension (or None) per file. `indices` selects rows and
+    needs a single file."""
     if indices is not None and len(hdf5_files) != 1:
         raise ValueError(f"indices select rows of one file, got {len(hdf5_files)} files")
-    augment = bool(gain_augment) or ir_augment > 0
-    extensions = list(target_extensions) if target_extensions is not None else [None] * len(hdf5_files)
+    extensions = list(options.teachers) if options.teachers is not None else [None] * len(hdf5_files)
     if len(extensions) != len(hdf5_files):
         raise ValueError(f"{len(extensions)} target extensions for {len(hdf5_files)} files")
-    parts = [dataset_class(path, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
-                           augment=augment, gain_augment=gain_augment, ir_augment=ir_augment, ir_path=ir_path,
-                           in_mem=in_mem, training=True, target_decoder=target_decoder, random_crop=random_crop,
-                           seed=seed + 1000 * number, indices=indices, cut_irs_offset=cut_irs_offset,
-                           channels=channels, target_extension=extension)
+    parts = [dataset_class(path, classes_num, options.replace(seed=options.seed + 1000 * number, teachers=None),
+                           augment=options.augments, training=True, target_decoder=target_decoder, indices=indices,
+                           target_extension=extension)
              for number, (path, extension) in enumerate(zip(hdf5_files, extensions))]
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     mix_targets = mix_targets or mix_targets_linear
     if any(extension is not None for extension in extensions):
         mix_targets = MixWithTeacher(mix_targets, classes_num)
-    return build_training_pipeline(dataset, roll=roll, roll_conf=roll_conf, wavmix=wavmix, seed=seed,
-                                   mix_targets=mix_targets)
+    return build_training_pipeline(dataset, roll=options.roll, roll_conf=options.roll_conf, wavmix=options.wavmix,
+                                   seed=options.seed, mix_targets=mix_targets)
 
 
-def make_evaluation_set(hdf5_file: str | os.PathLike, classes_num: int, *, sample_rate: int = 32000,
-                        clip_length: float | None = 10, in_mem: bool = False,
+def make_evaluation_set(hdf5_file: str | os.PathLike, classes_num: int, options: DataOptions | None = None, *,
                         target_decoder: TargetCodec | None = None,
-                        dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset,
-                        indices=None, channels: int = 1) -> HDF5AudioDataset:
-    """An evaluation set: no augmentation, clips cut from the start, failed clips returned as None."""
-    return dataset_class(hdf5_file, sample_rate=sample_rate, classes_num=classes_num, clip_length=clip_length,
-                         augment=False, in_mem=in_mem, training=False, target_decoder=target_decoder,
-                         indices=indices, channels=channels)
+                        dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None) -> HDF5AudioDataset:
+    """An evaluation set: the options' decoding, no augmentation, clips cut from the start, failed clips
+    returned as None."""
+    return dataset_class(hdf5_file, classes_num, (options or DataOptions()).for_evaluation(), augment=False,
+                         training=False, target_decoder=target_decoder, indices=indices)

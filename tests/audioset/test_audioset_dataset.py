@@ -1,10 +1,11 @@
 """AudioSet factories over a tiny demo dataset, and the demo generator's output."""
 
+from helpers.data import DataOptions
 import numpy as np
 import pytest
 
 from audioset.dataset import (AudioSetDataset, get_ft_cls_balanced_sample_weights, get_ft_weighted_sampler,
-                              get_full_training_set, get_test_set, hdf5_paths, preload_mp3)
+                              evaluation_set, preload_mp3, training_set)
 from audioset.prepare_scripts.make_demo_dataset import class_bands, make_demo_dataset
 from helpers.data import read_label_file, read_targets, PackedBitsTargets, validate_hdf5
 from helpers.data.hdf5 import read_audio_names
@@ -45,7 +46,7 @@ def test_demo_class_bands_are_separated():
 
 
 def test_single_label_demo_clip_has_its_energy_in_its_class_band(demo):
-    dataset = AudioSetDataset(demo["eval_hdf5"], classes_num=CLASSES, clip_length=2.5)
+    dataset = AudioSetDataset(demo["eval_hdf5"], CLASSES, DataOptions(clip_length=2.5))
     bands = class_bands(CLASSES)
     checked = 0
     for index in range(len(dataset)):
@@ -62,8 +63,8 @@ def test_single_label_demo_clip_has_its_energy_in_its_class_band(demo):
 
 
 def test_full_training_set_concatenates_and_matches_the_weights(demo):
-    options = dict(classes_num=CLASSES, clip_length=2.5, gain_augment=3, wavmix=True)
-    training = get_full_training_set(demo["balanced_train_hdf5"], demo["unbalanced_train_hdf5"], **options)
+    options = DataOptions(clip_length=2.5, gain_augment=3, wavmix=True)
+    training = training_set([demo["balanced_train_hdf5"], demo["unbalanced_train_hdf5"]], options, CLASSES)
     assert len(training) == 16
     waveform, name, target = training[13]
     assert waveform.shape == (1, 80000) and waveform.dtype == np.float32 and target.shape == (CLASSES,)
@@ -75,15 +76,12 @@ def test_full_training_set_concatenates_and_matches_the_weights(demo):
 
 
 def test_test_set_is_unaugmented_evaluation_data(demo):
-    test_set = get_test_set(demo["eval_hdf5"], classes_num=CLASSES, clip_length=2.5)
+    test_set = evaluation_set(demo["eval_hdf5"], DataOptions(clip_length=2.5), CLASSES)
     assert not test_set.training and test_set.augmenter is None
     np.testing.assert_array_equal(test_set[0][0], test_set[0][0])
 
 
-def test_paths_and_preload(demo, tmp_path):
-    paths = hdf5_paths("base/")
-    assert paths["eval_hdf5"] == "base/mp3/eval_segments_mp3.hdf"
-    assert paths["unbalanced_train_hdf5"] == "base/mp3/unbalanced_train_segments_mp3.hdf"
+def test_preload_reads_both_training_files_and_a_missing_file_is_named(demo, tmp_path):
     assert preload_mp3(demo["balanced_train_hdf5"], demo["unbalanced_train_hdf5"]) > 0
     with pytest.raises(FileNotFoundError, match="missing.hdf"):
-        get_test_set(str(tmp_path / "missing.hdf"))
+        evaluation_set(str(tmp_path / "missing.hdf"), DataOptions())

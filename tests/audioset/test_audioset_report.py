@@ -1,5 +1,6 @@
 """python -m audioset.report: a generated copy with known missing, extra, duplicated and relabelled clips gives
 exactly those figures, its per-class coverage and its fingerprint; bad lists and files are errors naming them."""
+from helpers.data import DataOptions
 import json
 
 import h5py
@@ -93,7 +94,7 @@ def test_report_gives_per_class_coverage_by_the_lists_labels_and_the_lowest_firs
 def test_fingerprint_is_the_runs_and_stable_across_file_order(copy, tmp_path):
     report = run(copy)
     eval_file = copy["hdf5"] / "mp3" / "eval_segments_mp3.hdf"
-    assert report["eval_fingerprint"] == make_evaluation_set(eval_file, len(MIDS)).fingerprint()
+    assert report["eval_fingerprint"] == make_evaluation_set(eval_file, len(MIDS), DataOptions()).fingerprint()
     assert report["eval_fingerprint"] == fingerprint(np.array([b"eval0000001", b"eval0000002", b"eval0000003",
                                                                b"eval0000005", b"eval0000005", b"extra000001"]))
     stored_file(eval_file, EVAL_STORED[::-1])  # the same clips in another order

@@ -13,7 +13,8 @@ import h5py
 import numpy as np
 import pytest
 
-from custom.dataset import INFO_FILE, LABEL_FILE, SPLIT_FILES, get_evaluation_set, label_space, read_info
+from custom.dataset import INFO_FILE, LABEL_FILE, SPLIT_FILES, evaluation_set, label_space, read_info
+from helpers.data import DataOptions
 from custom.prepare import Clip, main, prepare, stratified_split
 from helpers.data import PackedBitsTargets, decode_audio, encode_audio, read_label_file, read_targets
 from helpers.data.hdf5 import read_audio_names
@@ -95,7 +96,7 @@ class TestFolderPerClass:
 
     def test_stereo_stays_stereo_with_channels_2(self, folder, tmp_path):
         prepare(folder[0], tmp_path, channels=2, workers=1)
-        evaluation = get_evaluation_set(str(tmp_path / SPLIT_FILES["train"]), 3, channels=2)
+        evaluation = evaluation_set(str(tmp_path / SPLIT_FILES["train"]), 3, DataOptions(clip_length=None, channels=2))
         with h5py.File(tmp_path / SPLIT_FILES["train"]) as file:
             stored = {name.decode(): decode_audio(data, channels=None).shape[0]
                       for name, data in zip(file["audio_name"][:], file["mp3"][:])}

@@ -6,7 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from custom.dataset import INFO_FILE, LABEL_FILE, SPLIT_FILES, get_evaluation_set
+from custom.dataset import INFO_FILE, LABEL_FILE, SPLIT_FILES, evaluation_set
+from helpers.data import DataOptions
+
+WHOLE = DataOptions(clip_length=None)  # whole clips, as the custom experiment evaluates
 from custom.prepare import main
 from custom.report import main as report_main
 from helpers.data import PackedBitsTargets, encode_mp3, write_hdf5_dataset, write_label_file
@@ -115,7 +118,7 @@ class TestCsvWithSplits:
 
     def test_fingerprints_are_those_a_run_records(self, result, written):
         data, out = result[2], written[1]
-        loaders = {f"{split}_": evaluation_loader(get_evaluation_set(str(out / SPLIT_FILES[split]), 3), 1, 0)
+        loaders = {f"{split}_": evaluation_loader(evaluation_set(str(out / SPLIT_FILES[split]), 3, WHOLE), 1, 0)
                    for split in ("valid", "eval")}
         run = record_clip_sets(None, loaders)  # what ex_custom.py's runs record and print
         assert data["valid_fingerprint"] == run["valid_fingerprint"] == data["splits"]["valid"]["fingerprint"]
@@ -168,7 +171,7 @@ def test_a_folder_prepare_wrote_matches_its_class_folders(tmp_path, capsys):
     assert present == sorted(name.rsplit(".", 1)[0] for name in sum(names.values(), []))  # folders kept
     assert data["unassigned"]["missing"] == 1 and list(data["unassigned"]["reasons"]) != ["not in skipped.tsv"]
     assert (tmp_path / "report" / "missing_unassigned_ids.txt").read_text() == "engine/broken clip\n"
-    assert data["eval_fingerprint"] == get_evaluation_set(str(out / SPLIT_FILES["eval"]), 3).fingerprint()
+    assert data["eval_fingerprint"] == evaluation_set(str(out / SPLIT_FILES["eval"]), 3, WHOLE).fingerprint()
 
 
 class TestBadInput:

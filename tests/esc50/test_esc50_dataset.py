@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from esc50.dataset import fold_indices, get_test_set, get_training_set, read_folds
+from esc50.dataset import CLIP_SECONDS, evaluation_set, fold_indices, read_folds, training_set
+from helpers.data import DataOptions
 from esc50.prepare_scripts.create_h5pymp3_dataset import main, prepare_esc50
 from helpers.data import HDF5FormatError, encode_audio, read_label_file, write_hdf5_dataset, PackedBitsTargets
 from tests.helpers.data.clips import tone
@@ -44,14 +45,14 @@ def test_folds_are_stored_and_split(esc50_file):
 
 def test_training_and_test_sets_have_one_hot_targets_of_their_folds(esc50_file):
     path = str(esc50_file / "esc50_mp3.hdf")
-    training = get_training_set(path, fold=1, wavmix=False)
-    test = get_test_set(path, fold=1)
+    training = training_set(path, 1, DataOptions(clip_length=CLIP_SECONDS, wavmix=False))
+    test = evaluation_set(path, 1, DataOptions(clip_length=CLIP_SECONDS))
     assert (len(training), len(test)) == (5, 2)
     waveform, name, target = test[1]
     assert waveform.shape == (1, 5 * 32000) and name == "1-10001-A-7.mp3"
     assert target.shape == (50,) and target.sum() == 1 and target.argmax() == 7
     assert {training[i][1] for i in range(5)}.isdisjoint({test[i][1] for i in range(2)})
-    whole = get_test_set(path, fold=None)  # every fold in file order (save_logits)
+    whole = evaluation_set(path, None, DataOptions(clip_length=CLIP_SECONDS))  # every fold in file order (save_logits)
     assert [whole[i][1] for i in range(len(whole))] == [row[0].replace(".wav", ".mp3") for row in ROWS]
 
 

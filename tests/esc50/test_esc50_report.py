@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from esc50.dataset import get_test_set
+from esc50.dataset import evaluation_set
+from helpers.data import DataOptions
 from esc50.report import main
 from helpers.data import HDF5DatasetWriter, PackedBitsTargets, encode_mp3
 from tests.helpers.data.clips import SR, tone
@@ -39,7 +40,7 @@ def test_esc50_report_counts_missing_extra_and_relabelled_clips_per_category(rel
     coverage = {entry["name"]: entry["coverage"] for entry in split["classes"] if entry["coverage"] is not None}
     assert coverage == {"dog": 1.0, "rooster": 0.5, "pig": 1.0}
     path = str(release["hdf5"] / "mp3" / "esc50_mp3.hdf")
-    assert report["fold5_fingerprint"] == get_test_set(path, fold=5).fingerprint()  # what fold=5 runs print
+    assert report["fold5_fingerprint"] == evaluation_set(path, 5, DataOptions(clip_length=5)).fingerprint()  # what fold=5 runs print
     assert report["fold5_fingerprint"] != report["fold1_fingerprint"]
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from fsd50k.dataset import get_eval_set, get_training_set, get_valid_set, hdf5_paths
+from fsd50k.dataset import evaluation_set, training_set
+from helpers.data import DataOptions
 from fsd50k.prepare_scripts.create_h5pymp3_dataset import prepare_fsd50k
 from helpers.data import encode_audio, read_label_file, set_dataset_epoch
 from tests.helpers.data.clips import tone
@@ -34,13 +35,13 @@ def fsd50k_files(tmp_path_factory):
 
 def test_targets_and_lengths(fsd50k_files):
     out = fsd50k_files
-    first_seconds = get_training_set(str(out / "FSD50K.train_mp3.hdf"), clip_length=1, gain_augment=0, roll=False)
-    whole_clip = get_eval_set(str(out / "FSD50K.train_mp3.hdf"), variable_eval=True)[0][0]
+    first_seconds = training_set(str(out / "FSD50K.train_mp3.hdf"), DataOptions(clip_length=1, gain_augment=0, roll=False))
+    whole_clip = evaluation_set(str(out / "FSD50K.train_mp3.hdf"), DataOptions(clip_length=None))[0][0]
     for epoch in range(3):  # upstream: every epoch the clip's first second
         set_dataset_epoch(first_seconds, epoch)
         np.testing.assert_array_equal(first_seconds[0][0], whole_clip[:, :32000])
-    training = get_training_set(str(out / "FSD50K.train_mp3.hdf"), clip_length=1, gain_augment=0, roll=False,
-                                random_crop=True)
+    training = training_set(str(out / "FSD50K.train_mp3.hdf"), DataOptions(clip_length=1, gain_augment=0, roll=False,
+                                                                          random_crop=True))
     waveform, name, target = training[0]
     assert waveform.shape == (1, 32000) and name == "11.mp3"
     np.testing.assert_array_equal(np.flatnonzero(target), [0, 5])
@@ -49,14 +50,13 @@ def test_targets_and_lengths(fsd50k_files):
         set_dataset_epoch(training, epoch)
         crops.add(training[0][0].tobytes())
     assert len(crops) > 1
-    valid = get_valid_set(str(out / "FSD50K.val_mp3.hdf"), clip_length=1)
+    valid = evaluation_set(str(out / "FSD50K.val_mp3.hdf"), DataOptions(clip_length=1))
     assert valid[0][0].shape == (1, 32000) and np.flatnonzero(valid[0][2]).tolist() == [10]
-    whole = get_eval_set(str(out / "FSD50K.eval_mp3.hdf"), variable_eval=True)
+    whole = evaluation_set(str(out / "FSD50K.eval_mp3.hdf"), DataOptions(clip_length=None))
     assert abs(whole[0][0].shape[1] - 64000) < 700 and np.flatnonzero(whole[0][2]).tolist() == [1, 2]
 
 
-def test_label_file_and_paths(fsd50k_files):
+def test_label_file(fsd50k_files):
     out = fsd50k_files
     labels = read_label_file(out / "fsd50k_class_labels_indices.csv")
     assert len(labels) == 200 and labels[5] == (5, "/m/x5", "Name_005")
-    assert hdf5_paths("base")["valid_hdf5"] == "base/mp3/FSD50K.val_mp3.hdf"

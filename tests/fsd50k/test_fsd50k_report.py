@@ -1,4 +1,5 @@
 """python -m fsd50k.report: a copy's three files against dev.csv (train/val) and eval.csv."""
+from helpers.data import DataOptions
 import json
 
 import numpy as np
@@ -37,7 +38,7 @@ def test_fsd50k_report_per_split(release):
     assert figures == {"train": (2, 1, 1, 0, 0), "valid": (1, 1, 0, 0, 0), "eval": (2, 2, 0, 1, 1)}
     assert (release["out"] / "label_mismatch_eval_ids.txt").read_text() == "21\n"
     eval_file = str(release["hdf5"] / "mp3" / "FSD50K.eval_mp3.hdf")
-    assert report["eval_fingerprint"] == make_evaluation_set(eval_file, NUM_CLASSES).fingerprint()
+    assert report["eval_fingerprint"] == make_evaluation_set(eval_file, NUM_CLASSES, DataOptions()).fingerprint()
 
 
 def test_fsd50k_report_names_an_unknown_label(release):

@@ -97,7 +97,7 @@ def test_eval_subset_must_name_an_existing_id_list(tmp_path):
 
 
 def test_check_config_rejects_a_precision_the_gpu_cannot_do(monkeypatch):
-    import helpers.config_checks as checks
+    import helpers.common_config as checks
     monkeypatch.setattr(checks, "_cuda_available", lambda: True)
     monkeypatch.setattr(checks, "_cuda_bf16", lambda: False)
     config = minimal_config()

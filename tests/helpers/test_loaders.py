@@ -1,4 +1,5 @@
 """helpers.loaders: training epochs that depend on (seed, epoch) alone; file order without shuffle."""
+from helpers.data import DataOptions
 import torch
 
 from helpers.data import make_training_set
@@ -12,8 +13,7 @@ def test_training_loader_epochs_depend_only_on_seed_and_epoch(tmp_path):
     write_tone_hdf5(tmp_path / "clips.hdf", n_clips=6, classes_num=4, seconds=0.5)
 
     def epochs(seed, workers, which):
-        dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.5, gain_augment=6,
-                                    roll=True, roll_conf={"shift_range": 800}, wavmix=True, seed=seed)
+        dataset = make_training_set([tmp_path / "clips.hdf"], 4, DataOptions(sample_rate=16000, clip_length=0.5, gain_augment=6, roll=True, roll_conf={"shift_range": 800}, wavmix=True, seed=seed))
         loader = training_loader(dataset, batch_size=4, num_workers=workers, seed=seed)
         batches = {}
         for epoch in which:
@@ -35,8 +35,7 @@ def test_training_loader_epochs_depend_only_on_seed_and_epoch(tmp_path):
 
 def test_without_shuffle_an_epoch_is_the_file_order_as_upstreams_openmic_and_esc50_loaders(tmp_path):
     write_tone_hdf5(tmp_path / "clips.hdf", n_clips=5, classes_num=4, seconds=0.25)
-    dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.25, gain_augment=0,
-                                roll=False, seed=0)
+    dataset = make_training_set([tmp_path / "clips.hdf"], 4, DataOptions(sample_rate=16000, clip_length=0.25, gain_augment=0, roll=False, seed=0))
     ordered = training_loader(dataset, batch_size=5, num_workers=0, seed=0, shuffle=False)
     shuffled = training_loader(dataset, batch_size=5, num_workers=0, seed=0)
     for epoch in (0, 1):
@@ -50,8 +49,7 @@ def test_an_epoch_continued_after_pre_emption_yields_exactly_the_batches_not_yet
     """resume_within_epoch(e, n): that epoch's iteration starts at its batch n (the same clips, augmented the
     same way, whatever the workers), the epoch keeps its length, and the next epoch is whole again."""
     write_tone_hdf5(tmp_path / "clips.hdf", n_clips=10, classes_num=4, seconds=0.25)
-    dataset = make_training_set([tmp_path / "clips.hdf"], 4, sample_rate=16000, clip_length=0.25, gain_augment=6,
-                                roll=True, roll_conf={"shift_range": 400}, wavmix=True, seed=2)
+    dataset = make_training_set([tmp_path / "clips.hdf"], 4, DataOptions(sample_rate=16000, clip_length=0.25, gain_augment=6, roll=True, roll_conf={"shift_range": 400}, wavmix=True, seed=2))
     whole = training_loader(dataset, batch_size=3, num_workers=0, seed=2)
     whole.sampler.set_epoch(1)
     uninterrupted = list(whole)

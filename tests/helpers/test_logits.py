@@ -15,7 +15,7 @@ import torch
 
 from audioset.prepare_scripts.make_demo_dataset import make_demo_dataset
 from helpers.config_checks import ConfigError
-from helpers.data import PackedBitsTargets, read_targets
+from helpers.data import DataOptions, PackedBitsTargets, read_targets
 from helpers.data.teacher import (LOGITS_KIND, LogitsRowWriter, SourceIdentity, TeacherTargets, check_logits_file,
                                   create_logits_file, names_digest)
 from helpers.metrics import mean_average_precision
@@ -82,7 +82,7 @@ def direct_logits(config, hdf5_file):
     from models.preprocess import AugmentMelSTFT
     net = build_network(**config["models"]["net"]).eval()
     mel = AugmentMelSTFT(**config["models"]["mel"]).eval()
-    dataset = audioset.get_test_set(hdf5_file, CLASSES, clip_length=SECONDS)
+    dataset = audioset.evaluation_set(hdf5_file, DataOptions(clip_length=SECONDS), CLASSES)
     rows = []
     with torch.inference_mode():
         for index in range(len(dataset)):
@@ -229,7 +229,7 @@ def test_a_file_of_another_source_class_count_or_teacher_is_refused_before_any_w
 
 def test_a_folder_without_split_gets_every_training_file_as_distillation_reads_them(demo_dir, teacher_checkpoint,
                                                                                     tmp_path):
-    from helpers.experiment import teacher_files
+    from helpers.distillation import teacher_files
     run_in_process("save_logits", updates(demo_dir, teacher_checkpoint, out="all/"), tmp_path)
     training_files = [source(demo_dir, name) for name in ("balanced_train_segments_mp3.hdf",
                                                           "unbalanced_train_segments_mp3.hdf")]
@@ -306,7 +306,7 @@ def test_custom_data_logits_are_evaluations_windowed_whole_clip_logits(tmp_path)
     torch.manual_seed(run.config["seed"])  # the seeded random initialisation save_logits used
     net = build_network(**run.config["models"]["net"]).eval()
     mel = AugmentMelSTFT(**run.config["models"]["mel"]).eval()
-    dataset = ex_custom.custom.get_evaluation_set(valid, 3)
+    dataset = ex_custom.custom.evaluation_set(valid, 3, DataOptions(clip_length=None))
     with torch.inference_mode():
         expected = [windowed_logits(net, mel, torch.from_numpy(dataset[i][0])[None])[0].numpy()
                     for i in range(len(dataset))]

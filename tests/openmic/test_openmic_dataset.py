@@ -6,7 +6,8 @@ import torch
 
 from helpers.data import encode_audio, validate_hdf5
 from helpers.data import set_dataset_epoch
-from openmic.dataset import (TARGET_CODEC, get_test_set, get_training_set, mix_openmic_targets,
+from helpers.data import DataOptions
+from openmic.dataset import (TARGET_CODEC, evaluation_set, training_set, mix_openmic_targets,
                              split_labels_and_mask)
 from openmic.prepare_scripts.create_h5pymp3_dataset import prepare_openmic
 from tests.helpers.data.clips import tone
@@ -40,7 +41,7 @@ def test_prepared_files_hold_labels_and_masks(prepared):
     out, reports, y_true, y_mask = prepared
     assert reports["openmic_train.csv_mp3.hdf"].written == 2 and reports["openmic_test.csv_mp3.hdf"].written == 1
     assert validate_hdf5(out / "openmic_train.csv_mp3.hdf", 40, TARGET_CODEC) == 2
-    test_set = get_test_set(str(out / "openmic_test.csv_mp3.hdf"), clip_length=1)
+    test_set = evaluation_set(str(out / "openmic_test.csv_mp3.hdf"), DataOptions(clip_length=1))
     waveform, name, target = test_set[0]
     assert waveform.shape == (1, 32000) and name == f"{KEYS[2]}.mp3"
     labels, mask = split_labels_and_mask(target)
@@ -50,8 +51,8 @@ def test_prepared_files_hold_labels_and_masks(prepared):
 
 def test_known_label_wavmix_keeps_a_binary_mask_and_zero_unknown_labels(prepared):
     out = prepared[0]
-    training = get_training_set(str(out / "openmic_train.csv_mp3.hdf"), wavmix={"rate": 1.0}, clip_length=1,
-                                known_label_mixup=True)
+    training = training_set(str(out / "openmic_train.csv_mp3.hdf"), DataOptions(wavmix={"rate": 1.0}, clip_length=1),
+                            known_label_mixup=True)
     for index in range(2):
         waveform, _, target = training[index]
         assert waveform.shape == (1, 32000) and target.shape == (40,)
@@ -61,8 +62,8 @@ def test_known_label_wavmix_keeps_a_binary_mask_and_zero_unknown_labels(prepared
 
 def test_default_wavmix_mixes_labels_and_mask_linearly_as_upstream(prepared):
     path = str(prepared[0] / "openmic_train.csv_mp3.hdf")
-    plain = get_training_set(path, wavmix=False, clip_length=1, gain_augment=0, roll=False)
-    mixed = get_training_set(path, wavmix={"rate": 1.0}, clip_length=1, gain_augment=0, roll=False)
+    plain = training_set(path, DataOptions(wavmix=False, clip_length=1, gain_augment=0, roll=False))
+    mixed = training_set(path, DataOptions(wavmix={"rate": 1.0}, clip_length=1, gain_augment=0, roll=False))
     targets = [plain[index][2] for index in range(2)]
     fractional_masks = 0
     for epoch in range(6):

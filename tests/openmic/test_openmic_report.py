@@ -1,4 +1,5 @@
 """python -m openmic.report: a copy against the release's partitions and labels (positives and known labels)."""
+from helpers.data import DataOptions
 import json
 
 import numpy as np
@@ -55,5 +56,4 @@ def test_openmic_report_compares_positives_and_known_labels(release):
                 if entry["coverage"] is not None}
     assert coverage == {"instrument00: positive": 1.0, "instrument01: positive": 1.0, "instrument02: positive": 0.0,
                         "instrument00: labelled": 1.0, "instrument01: labelled": 1.0, "instrument02: labelled": 0.0}
-    assert report["eval_fingerprint"] == make_evaluation_set(release / "mp3" / TEST_FILE, 2 * NUM_INSTRUMENTS,
-                                                             target_decoder=TARGET_CODEC).fingerprint()
+    assert report["eval_fingerprint"] == make_evaluation_set(release / "mp3" / TEST_FILE, 2 * NUM_INSTRUMENTS, DataOptions(), target_decoder=TARGET_CODEC).fingerprint()

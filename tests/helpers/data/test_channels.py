@@ -1,6 +1,7 @@
 """Channels and sample rates in the data core: decode keeps channels on request, resamples any rate to the
 one asked for, and the dataset, padding, augmentation and mp3 conversion carry (channels, samples) through."""
 
+from helpers.data import DataOptions
 import numpy as np
 import pytest
 
@@ -73,8 +74,7 @@ def test_dataset_returns_channels_by_samples_cropped_and_augmented(tmp_path):
     path = tmp_path / "stereo.hdf"
     audio = [encode_mp3(stereo(1.5), 32000), encode_mp3(tone(440, 0.5), 32000)]  # stereo, and mono
     write_hdf5_dataset(path, ["stereo.mp3", "mono.mp3"], audio, np.eye(2, dtype=np.float32), PackedBitsTargets(2))
-    dataset = HDF5AudioDataset(path, classes_num=2, clip_length=1.0, channels=2, augment=True, gain_augment=3,
-                               random_crop=True)
+    dataset = HDF5AudioDataset(path, 2, DataOptions(clip_length=1.0, channels=2, gain_augment=3, random_crop=True), augment=True)
     waveform, name, target = dataset[0]
     assert waveform.shape == (2, 32000) and name == "stereo.mp3" and target.tolist() == [1, 0]
     assert dominant_frequency(waveform[0], 32000) == pytest.approx(440, abs=2)
@@ -82,9 +82,9 @@ def test_dataset_returns_channels_by_samples_cropped_and_augmented(tmp_path):
     padded, _, _ = dataset[1]
     assert padded.shape == (2, 32000) and np.abs(padded[:, 20000:]).max() == 0  # 0.5 s + zero padding
     np.testing.assert_array_equal(padded[0], padded[1])
-    whole = HDF5AudioDataset(path, classes_num=2, clip_length=None, channels=2, training=False)
+    whole = HDF5AudioDataset(path, 2, DataOptions(clip_length=None, channels=2), training=False)
     assert whole[0][0].shape[0] == 2 and whole[0][0].shape[1] >= 48000
-    assert HDF5AudioDataset(path, classes_num=2, clip_length=None)[0][0].shape[0] == 1  # mono by default
+    assert HDF5AudioDataset(path, 2, DataOptions(clip_length=None))[0][0].shape[0] == 1  # mono by default
 
 
 def test_mp3_conversion_keeps_stereo_only_when_asked(tmp_path, stereo_wav):

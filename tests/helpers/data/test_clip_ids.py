@@ -1,4 +1,5 @@
 """Clip ids, split fingerprints and the evaluation subset (helpers.data.clip_ids, restrict_to_ids)."""
+from helpers.data import DataOptions
 import logging
 
 import h5py
@@ -67,15 +68,15 @@ def test_file_clip_ids_and_dataset_fingerprint(named_file):
     assert ids.tolist() == [b"aaaaaaaaaa0", b"bbbbbbbbbb1", b"cccccccccc2", b"dddddddddd3", b"eeeeeeeeee4",
                             b"eeeeeeeeee4"]
     assert file_clip_ids(named_file, np.array([3, 0])).tolist() == [b"dddddddddd3", b"aaaaaaaaaa0"]
-    dataset = make_evaluation_set(named_file, 6, clip_length=0.5)
+    dataset = make_evaluation_set(named_file, 6, DataOptions(clip_length=0.5))
     assert dataset.fingerprint() == fingerprint(ids)
-    assert make_evaluation_set(named_file, 6, clip_length=0.5, indices=[0, 1]).fingerprint() == fingerprint(ids[:2])
+    assert make_evaluation_set(named_file, 6, DataOptions(clip_length=0.5), indices=[0, 1]).fingerprint() == fingerprint(ids[:2])
 
 
 def test_restrict_to_ids_scores_exactly_the_listed_clips_and_names_the_missing(named_file, tmp_path, caplog):
     listed = tmp_path / "subset.txt"
     listed.write_text("cccccccccc2\neeeeeeeeee4\nYaaaaaaaaaa0.mp3\nzzzzzzzzzz9\nyyyyyyyyyy8\n")
-    full = make_evaluation_set(named_file, 6, clip_length=0.5)
+    full = make_evaluation_set(named_file, 6, DataOptions(clip_length=0.5))
     with caplog.at_level(logging.WARNING):
         subset = restrict_to_ids(full, listed)
     assert len(subset) == 4 and len(full) == 6  # both stored rows of eeeeeeeeee4; the original is untouched
@@ -86,7 +87,7 @@ def test_restrict_to_ids_scores_exactly_the_listed_clips_and_names_the_missing(n
     assert "2 of its 5 ids are not in" in caplog.text and "yyyyyyyyyy8, zzzzzzzzzz9" in caplog.text
     assert subset.fingerprint() == fingerprint(np.array([b"aaaaaaaaaa0", b"cccccccccc2", b"eeeeeeeeee4",
                                                          b"eeeeeeeeee4"]))
-    rows = restrict_to_ids(make_evaluation_set(named_file, 6, clip_length=0.5, indices=[2, 3, 4]), listed)
+    rows = restrict_to_ids(make_evaluation_set(named_file, 6, DataOptions(clip_length=0.5), indices=[2, 3, 4]), listed)
     assert [rows[i][1] for i in range(len(rows))] == ["Ycccccccccc2.mp3", "Yeeeeeeeeee4.mp3"]  # within `indices`
 
 
@@ -94,7 +95,7 @@ def test_a_subset_matching_no_clip_is_an_error_naming_both_files(named_file, tmp
     listed = tmp_path / "other_lab.txt"
     listed.write_text("zzzzzzzzzz9\n")
     with pytest.raises(ValueError, match=r"other_lab.txt.*none of its 1 ids.*eval.hdf"):
-        restrict_to_ids(make_evaluation_set(named_file, 6, clip_length=0.5), listed)
+        restrict_to_ids(make_evaluation_set(named_file, 6, DataOptions(clip_length=0.5)), listed)
 
 
 def test_file_without_names_is_a_format_error(tmp_path):

@@ -1,5 +1,6 @@
 """HDF5AudioDataset: decoding, lengths, targets, lazy opening, in-memory mode and failed clips."""
 
+from helpers.data import DataOptions
 import logging
 import pickle
 
@@ -30,7 +31,7 @@ def corrupt_file(tmp_path):
 @pytest.mark.parametrize("sample_rate", [32000, 16000, 8000])
 def test_items_have_fixed_length_and_the_stored_target(tone_file, sample_rate):
     path, names, targets, frequencies = tone_file
-    dataset = HDF5AudioDataset(path, sample_rate=sample_rate, classes_num=12, clip_length=2)
+    dataset = HDF5AudioDataset(path, 12, DataOptions(sample_rate=sample_rate, clip_length=2))
     assert len(dataset) == 4
     waveform, name, target = dataset[2]
     assert waveform.shape == (1, 2 * sample_rate) and waveform.dtype == np.float32
@@ -43,26 +44,26 @@ def test_items_have_fixed_length_and_the_stored_target(tone_file, sample_rate):
 
 def test_long_clips_are_cut_and_variable_length_keeps_them_whole(tone_file):
     path = tone_file[0]
-    assert HDF5AudioDataset(path, classes_num=12, clip_length=0.5)[0][0].shape == (1, SR // 2)
-    whole = HDF5AudioDataset(path, classes_num=12, clip_length=None)[0][0]
+    assert HDF5AudioDataset(path, 12, DataOptions(clip_length=0.5))[0][0].shape == (1, SR // 2)
+    whole = HDF5AudioDataset(path, 12, DataOptions(clip_length=None))[0][0]
     assert abs(whole.shape[1] - SR) <= SR // 100
 
 
 def test_random_crop_only_in_training(tone_file):
     path = tone_file[0]
-    train = HDF5AudioDataset(path, classes_num=12, clip_length=0.25, random_crop=True, seed=1)
+    train = HDF5AudioDataset(path, 12, DataOptions(clip_length=0.25, random_crop=True, seed=1))
     crops = set()
     for epoch in range(6):
         train.set_epoch(epoch)
         crops.add(train[0][0].tobytes())
         assert train[0][0].tobytes() in crops  # the same crop again within an epoch
     assert len(crops) > 1
-    evaluation = HDF5AudioDataset(path, classes_num=12, clip_length=0.25, random_crop=True, training=False)
+    evaluation = HDF5AudioDataset(path, 12, DataOptions(clip_length=0.25, random_crop=True), training=False)
     assert len({evaluation[0][0].tobytes() for _ in range(3)}) == 1
 
 
 def test_dataset_holds_no_open_file_until_used_and_pickles_after_use(tone_file):
-    dataset = HDF5AudioDataset(tone_file[0], classes_num=12, clip_length=1)
+    dataset = HDF5AudioDataset(tone_file[0], 12, DataOptions(clip_length=1))
     assert dataset._handle is None
     first = dataset[0]
     assert dataset._handle is not None
@@ -73,33 +74,33 @@ def test_dataset_holds_no_open_file_until_used_and_pickles_after_use(tone_file):
 
 def test_in_memory_mode_gives_the_same_items(tone_file):
     path = tone_file[0]
-    on_disk = HDF5AudioDataset(path, classes_num=12, clip_length=1)
-    in_memory = HDF5AudioDataset(path, classes_num=12, clip_length=1, in_mem=True)
+    on_disk = HDF5AudioDataset(path, 12, DataOptions(clip_length=1))
+    in_memory = HDF5AudioDataset(path, 12, DataOptions(clip_length=1, in_mem=True))
     for index in range(4):
         np.testing.assert_array_equal(in_memory[index][0], on_disk[index][0])
 
 
 def test_wrong_class_count_is_caught_at_construction(tone_file):
     with pytest.raises(ValueError, match="width 2"):
-        HDF5AudioDataset(tone_file[0], classes_num=527)
+        HDF5AudioDataset(tone_file[0], 527)
 
 
 def test_indices_select_rows(tone_file):
     path, names, targets, _ = tone_file
-    dataset = HDF5AudioDataset(path, classes_num=12, clip_length=1, indices=[3, 1])
+    dataset = HDF5AudioDataset(path, 12, DataOptions(clip_length=1), indices=[3, 1])
     assert len(dataset) == 2
     assert [dataset[i][1] for i in range(2)] == [names[3], names[1]]
     with pytest.raises(IndexError):
-        HDF5AudioDataset(path, classes_num=12, indices=[4])
+        HDF5AudioDataset(path, 12, indices=[4])
 
 
 def test_out_of_range_index_raises(tone_file):
     with pytest.raises(IndexError, match="tones.hdf"):
-        HDF5AudioDataset(tone_file[0], classes_num=12)[4]
+        HDF5AudioDataset(tone_file[0], 12)[4]
 
 
 def test_training_replaces_failed_clips_and_logs_each_once(corrupt_file, caplog):
-    dataset = HDF5AudioDataset(corrupt_file, classes_num=12, clip_length=0.5, training=True)
+    dataset = HDF5AudioDataset(corrupt_file, 12, DataOptions(clip_length=0.5), training=True)
     with caplog.at_level(logging.WARNING, logger="helpers.data.datasets"):
         first = dataset[1]
         second = dataset[1]
@@ -114,13 +115,13 @@ def test_training_replaces_failed_clips_and_logs_each_once(corrupt_file, caplog)
 def test_training_gives_up_when_nothing_decodes(tmp_path):
     path = tmp_path / "broken.hdf"
     write_tone_hdf5(path, n_clips=2, classes_num=4, corrupt={0: b"x" * 10, 1: b"y" * 10})
-    dataset = HDF5AudioDataset(path, classes_num=4, max_replacement_attempts=3)
+    dataset = HDF5AudioDataset(path, 4, max_replacement_attempts=3)
     with pytest.raises(RuntimeError, match="broken.hdf"):
         dataset[0]
 
 
 def test_evaluation_returns_none_for_failed_clips_and_collate_drops_them(corrupt_file):
-    dataset = HDF5AudioDataset(corrupt_file, classes_num=12, clip_length=0.5, training=False)
+    dataset = HDF5AudioDataset(corrupt_file, 12, DataOptions(clip_length=0.5), training=False)
     assert dataset[1] is None and dataset[3] is None
     assert dataset[0] is not None
     loader = DataLoader(dataset, batch_size=2, collate_fn=collate_drop_failed)
@@ -132,7 +133,7 @@ def test_evaluation_returns_none_for_failed_clips_and_collate_drops_them(corrupt
 
 
 def test_augmented_loading_is_reproducible_with_workers(tone_file):
-    dataset = HDF5AudioDataset(tone_file[0], classes_num=12, clip_length=1, augment=True, gain_augment=10)
+    dataset = HDF5AudioDataset(tone_file[0], 12, DataOptions(clip_length=1, gain_augment=10), augment=True)
 
     def run():
         torch.manual_seed(7)
@@ -141,6 +142,6 @@ def test_augmented_loading_is_reproducible_with_workers(tone_file):
 
     first, second = run(), run()
     torch.testing.assert_close(first, second)
-    plain = HDF5AudioDataset(tone_file[0], classes_num=12, clip_length=1)
+    plain = HDF5AudioDataset(tone_file[0], 12, DataOptions(clip_length=1))
     gains = [float(np.abs(first[i].numpy()).max() / np.abs(plain[i][0]).max()) for i in range(4)]
     assert not np.allclose(gains, 1.0)

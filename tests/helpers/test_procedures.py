@@ -1,10 +1,6 @@
-"""helpers.experiment: named validation sets and the closing line."""
-from helpers.experiment import final_line, named_loaders
-
-
-def test_validation_sets_are_named_by_their_metric_prefix():
-    assert named_loaders("loader") == {"": "loader"}
-    assert named_loaders({"valid_": 1, "eval_": 2}) == {"valid_": 1, "eval_": 2}
+"""helpers.procedures: the closing line and the clip sets it names."""
+from helpers.data import DataOptions
+from helpers.procedures import final_line
 
 
 def test_the_closing_line_gives_each_validation_set_with_its_swa_and_best_figures():
@@ -38,9 +34,9 @@ def test_record_clip_sets_puts_count_fingerprint_and_missing_subset_clips_in_the
     write_hdf5_dataset(path, ["Yaaaaaaaaaa0.mp3", "Ybbbbbbbbbb1.mp3"], [encode_mp3(tone(440, 0.2), SR)] * 2,
                        np.eye(2), PackedBitsTargets(2))
     (tmp_path / "ids.txt").write_text("bbbbbbbbbb1\nmissing0001\n")
-    subset = restrict_to_ids(make_evaluation_set(path, 2, clip_length=0.2), tmp_path / "ids.txt")
+    subset = restrict_to_ids(make_evaluation_set(path, 2, DataOptions(clip_length=0.2)), tmp_path / "ids.txt")
     run = types.SimpleNamespace(info={})
-    loaders = {"valid_": types.SimpleNamespace(dataset=make_evaluation_set(path, 2)),
+    loaders = {"valid_": types.SimpleNamespace(dataset=make_evaluation_set(path, 2, DataOptions())),
                "eval_": types.SimpleNamespace(dataset=subset)}
     figures = record_clip_sets(run, loaders)
     assert figures == {"valid_clips": 2, "valid_fingerprint": fingerprint(np.array([b"aaaaaaaaaa0", b"bbbbbbbbbb1"])),
