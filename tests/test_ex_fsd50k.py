@@ -101,6 +101,6 @@ def test_every_named_config_resolves():
 
 def test_save_best_must_be_a_positive_count():
     import ex_fsd50k
-    from helpers.config_checks import ConfigError, check_config
+    from helpers.config_checks import ConfigError
     with pytest.raises(ConfigError, match="save_best: must be None or an integer >= 1, got 0"):
-        check_config(resolved_config(ex_fsd50k.ex, save_best=0))
+        ex_fsd50k.SPEC.checked(resolved_config(ex_fsd50k.ex, save_best=0), with_files=False)
