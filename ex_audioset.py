@@ -41,7 +41,7 @@ SPEC = DatasetSpec(
     name="audioset", task=MultiLabel(), n_classes=lambda config: config["basedataset"]["num_of_classes"],
     dataset_keys=(
         Key("balanced_train_hdf5", in_base_dir("mp3/" + audioset.BALANCED_TRAIN_FILE), "the balanced training set"),
-        Key("unbalanced_train_hdf5", in_base_dir("mp3/" + audioset.UNBALANCED_TRAIN_FILE), "the unbalanced training set"),
+        Key("unbalanced_train_hdf5", in_base_dir("mp3/" + audioset.UNBALANCED_TRAIN_FILE), "the unbalanced set"),
         Key("eval_hdf5", in_base_dir("mp3/" + audioset.EVAL_FILE), "the evaluation set"),
         Key("name", "audioset", "the dataset's name"),
         Key("num_of_classes", audioset.NUM_CLASSES, "classes of the targets"),

@@ -1,10 +1,8 @@
 """PaSST fine-tuned on your own data, prepared by `python -m custom prepare AUDIO_DIR --out custom_data/`
-(custom/README.md): train (default; validates on the valid split every epoch, then scores the best
-checkpoint on the eval split when there is one), evaluate_only (`evaluate_split=valid|eval`),
-model_speed_test, test_loaders, save_logits. Multi-label data (some clip with other than one label) trains
-with BCE and reports mAP (`ap`), single-label data with cross-entropy and accuracy (`acc`). Training takes
-`clip_length` seconds at random offsets; evaluation runs whole clips through inference's windows
-(`eval_windowing`).
+(custom/README.md): train (validating on valid, then the best checkpoint on eval if there is one),
+evaluate_only (`evaluate_split=valid|eval`), model_speed_test, test_loaders, save_logits. Multi-label data:
+BCE and mAP (`ap`); single-label data: cross-entropy and accuracy (`acc`). Training takes `clip_length` s at
+random offsets; evaluation runs whole clips through inference's windows (`eval_windowing`).
 
     python ex_custom.py with basedataset.base_dir=custom_data/ -c "my sounds"
     python ex_custom.py with basedataset.base_dir=stereo_data/   # prepare --channels 2: a two-channel network
@@ -21,9 +19,12 @@ from helpers.experiment import DatasetSpec, Split, in_base_dir
 from helpers.tasks import MultiClass, MultiLabel
 
 
-def from_dataset(compute, text: str) -> Derived:
-    """A top-level default computed from the `basedataset` config."""
+def from_dataset(compute, text: str) -> Derived:  # a top-level default computed from `basedataset`
     return Derived(lambda config: compute(config["basedataset"]), text)
+
+
+def prepared(read):  # a default read from base_dir's dataset.json
+    return Derived(lambda config: read(config["base_dir"]), "from base_dir's dataset.json")
 
 
 def check(config, training):
@@ -38,7 +39,7 @@ def check(config, training):
     return problems
 
 
-def channels(config, options):
+def channels(config, options):  # the network's input channels (in_channels=1 mono-mixes stereo data)
     return options.replace(channels=config["models"]["net"]["in_channels"])
 
 
@@ -52,12 +53,9 @@ SPEC = DatasetSpec(
             "--split ...,0 writes none)"),
         Key("label_file", in_base_dir(custom.LABEL_FILE), "the class names, for python -m passt_hear tag --labels"),
         Key("name", "custom", "the dataset's name"),
-        Key("num_of_classes", Derived(lambda config: custom.label_space(config["base_dir"])[0],
-                                      "from base_dir's dataset.json"), "classes (None: not prepared)"),
-        Key("multi_label", Derived(lambda config: custom.label_space(config["base_dir"])[1],
-                                   "from base_dir's dataset.json"), "multi-label (BCE, mAP) or single-label data"),
-        Key("channels", Derived(lambda config: custom.prepared_channels(config["base_dir"]),
-                                "from base_dir's dataset.json"), "channels of the prepared mp3s (1: not prepared)"),
+        Key("num_of_classes", prepared(lambda base_dir: custom.label_space(base_dir)[0]), "None: not prepared"),
+        Key("multi_label", prepared(lambda base_dir: custom.label_space(base_dir)[1]), "BCE + mAP or CE + accuracy"),
+        Key("channels", prepared(custom.prepared_channels), "channels of the prepared mp3s (1: not prepared)"),
         Key("random_crop", True, "train on clip_length seconds at a random offset of each clip (False: from its "
             "start)"),
         Key("eval_clip_length", None, "None: evaluate whole clips (batch size 1) | seconds from each clip's start"),
@@ -76,13 +74,10 @@ SPEC = DatasetSpec(
                # masks and patchout scale with the training crop (at 10 s: 2 s of time mask, 20 of ~99 time columns)
                "models": {"mel": {"timem": from_dataset(lambda dataset: int(20 * dataset["clip_length"]),
                                                         "20 * clip_length")},
-                          "net": {"n_classes": from_dataset(lambda dataset: dataset["num_of_classes"],
-                                                            "basedataset.num_of_classes"),
-                                  "s_patchout_t": from_dataset(lambda dataset: int(2 * dataset["clip_length"]),
+                          "net": {"n_classes": from_dataset(lambda data: data["num_of_classes"], "num_of_classes"),
+                                  "s_patchout_t": from_dataset(lambda data: int(2 * data["clip_length"]),
                                                                "2 * clip_length"),
-                                  # in_channels=1 would mono-mix stereo data
-                                  "in_channels": from_dataset(lambda dataset: dataset["channels"],
-                                                              "basedataset.channels")}},
+                                  "in_channels": from_dataset(lambda data: data["channels"], "channels")}},
                "trainer": {"max_epochs": 30}},
     training_files=lambda config: ("train_hdf5",),
     training_set=lambda config, options: custom.training_set(

@@ -15,7 +15,8 @@ from helpers.config_keys import Key, Number, OneOf
 from helpers.experiment import DatasetSpec, Split, in_base_dir
 from helpers.tasks import MultiLabel
 
-VALID, EVAL = Split("valid_hdf5", loader="valid", prefix="valid_", restricted=False), Split("eval_hdf5", "eval", "eval_")
+VALID = Split("valid_hdf5", loader="valid", prefix="valid_", restricted=False)  # eval_subset restricts eval
+EVAL = Split("eval_hdf5", loader="eval", prefix="eval_")
 
 
 def evaluation_set(config, path, options, whole_file):

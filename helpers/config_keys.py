@@ -306,6 +306,6 @@ def markdown_table(table: KeyTable, prefix: str = "", names: Iterable[str] | Non
         if len(default) > 60:
             default = default[:57] + "…"
         allowed = key.allowed.text if key.allowed else ""
-        meaning = key.doc + (" (training only)" if key.training and key.allowed else "")
+        meaning = (key.doc + (" (training only)" if key.training and key.allowed else "")).replace("|", "\\|")
         rows.append(f"| `{prefix}{key.name}` | `{default}` | {allowed} | {meaning} |")
     return "\n".join(rows)

@@ -5,6 +5,7 @@ launches (`helpers.launch`)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -137,17 +138,38 @@ def data_options(config: Mapping, **changes) -> DataOptions:
 class PaSSTExperiment(Experiment):
     """A sacred Experiment whose unknown config keys are refused with the nearest valid names."""
 
-    def _create_run(self, *args, **kwargs):
+    def _create_run(self, command_name=None, config_updates=None, named_configs=(), *args, **kwargs):
         try:
-            return super()._create_run(*args, **kwargs)
+            return super()._create_run(command_name, config_updates, named_configs, *args, **kwargs)
         except ConfigAddedError as error:
-            valid = leaf_keys(error.config or {})
+            unknown, updates = [], copy.deepcopy(dict(config_updates or {}))
+            while True:  # collect every unknown key, then the valid ones from the config without them
+                names = error.__conflicting_configs__
+                unknown += [names] if isinstance(names, str) else list(names)
+                for name in unknown:
+                    _drop(updates, name)
+                try:
+                    run = super()._create_run(command_name, updates, named_configs, *args, **kwargs)
+                    break
+                except ConfigAddedError as again:
+                    error = again
+            valid = leaf_keys(run.config)
             lines = []
-            for name in error.conflicting_configs:
+            for name in dict.fromkeys(unknown):
                 near = nearest_keys(name, valid)
                 lines.append(f"{name}: not a config key" + (f"; did you mean {' or '.join(near)}?" if near else ""))
             raise UnknownConfigKey("unknown config key(s) (print_config lists every key):\n  "
                                    + "\n  ".join(lines)) from None
+
+
+def _drop(tree: dict, name: str) -> None:
+    """Remove dotted key `name` from nested config updates (given nested or dotted)."""
+    tree.pop(name, None)
+    head, _, rest = name.partition(".")
+    if rest and isinstance(tree.get(head), dict):
+        _drop(tree[head], rest)
+        if not tree[head]:
+            del tree[head]
 
 
 class UnknownConfigKey(SacredError):

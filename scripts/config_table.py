@@ -91,7 +91,7 @@ def main(argv=None) -> int:
             return 1
         return 0
     with open(args.readme, "w", encoding="utf-8") as file:
-        file.write(f"{head}{BEGIN}\n{made}{END}{tail}")
+        file.write(f"{head}{BEGIN}\n{made}\n{END}{tail}")
     return 0
 
 
