@@ -15,12 +15,8 @@ from config_updates import add_configs
 from helpers import experiment
 from helpers.common_config import loader_config
 from helpers.config_keys import Derived, Key, OneOf
-from helpers.experiment import DatasetSpec, Split, in_base_dir
+from helpers.experiment import DatasetSpec, Split, from_basedataset, in_base_dir
 from helpers.tasks import MultiClass, MultiLabel
-
-
-def from_dataset(compute, text: str) -> Derived:  # a top-level default computed from `basedataset`
-    return Derived(lambda config: compute(config["basedataset"]), text)
 
 
 def prepared(read):  # a default read from base_dir's dataset.json
@@ -72,12 +68,12 @@ SPEC = DatasetSpec(
                "datasets": {"training": loader_config(12, 8, shuffle=True), "valid": loader_config(1, 4),
                             "eval": loader_config(1, 4)},
                # masks and patchout scale with the training crop (at 10 s: 2 s of time mask, 20 of ~99 time columns)
-               "models": {"mel": {"timem": from_dataset(lambda dataset: int(20 * dataset["clip_length"]),
+               "models": {"mel": {"timem": from_basedataset(lambda dataset: int(20 * dataset["clip_length"]),
                                                         "20 * clip_length")},
-                          "net": {"n_classes": from_dataset(lambda data: data["num_of_classes"], "num_of_classes"),
-                                  "s_patchout_t": from_dataset(lambda data: int(2 * data["clip_length"]),
+                          "net": {"n_classes": from_basedataset(lambda data: data["num_of_classes"], "num_of_classes"),
+                                  "s_patchout_t": from_basedataset(lambda data: int(2 * data["clip_length"]),
                                                                "2 * clip_length"),
-                                  "in_channels": from_dataset(lambda data: data["channels"], "channels")}},
+                                  "in_channels": from_basedataset(lambda data: data["channels"], "channels")}},
                "trainer": {"max_epochs": 30}},
     training_files=lambda config: ("train_hdf5",),
     training_set=lambda config, options: custom.training_set(

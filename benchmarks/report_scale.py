@@ -19,7 +19,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +27,8 @@ sys.path.insert(0, ROOT)
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.scale import CLASSES, FULL_BALANCED, FULL_EVAL, FULL_UNBALANCED, make_index_scale_audioset  # noqa: E402
+from benchmarks.index_scale_audioset import (CLASSES, FULL_BALANCED, FULL_EVAL, FULL_UNBALANCED,  # noqa: E402
+                                             add_dataset_arguments, make_index_scale_audioset)
 
 FULL_LISTED = {"balanced": 22160, "unbalanced": 2041789, "eval": 20371}
 LIST_FILES = {"balanced": "balanced_train_segments.csv", "unbalanced": "unbalanced_train_segments.csv",
@@ -144,10 +144,7 @@ def measure_audio(directory: str, clips: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=FULL_BALANCED + FULL_UNBALANCED, help="training clips")
-    parser.add_argument("--eval-clips", type=int, default=FULL_EVAL)
-    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "passt_scale"),
-                        help="where the files go (shared with benchmarks/scale.py, kept for the next run)")
+    add_dataset_arguments(parser)
     parser.add_argument("--audio-clips", type=int, default=200, help="10 s clips for the --audio speed (0: skip)")
     args = parser.parse_args(argv)
     directory = os.path.abspath(args.dir)

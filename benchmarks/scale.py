@@ -40,110 +40,11 @@ sys.path.insert(0, ROOT)
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.index_scale_audioset import (CLASSES, add_dataset_arguments, epoch_len,  # noqa: E402,F401
+                                             make_index_scale_audioset)
+from benchmarks.process_memory import _private_mib, mib, peak_rss_mib, reset_peak_rss  # noqa: E402
 from helpers.process_tree import descendants  # noqa: E402
 from helpers.data import DataOptions  # noqa: E402
-
-FULL_BALANCED, FULL_UNBALANCED, FULL_EVAL = 20550, 2021239, 20371
-CLASSES = 527
-EPOCH_LEN = 100_000  # the AudioSet config's clips per epoch
-
-
-def epoch_len(clips: int) -> int:
-    return min(EPOCH_LEN, clips // 2)
-FILES = {"balanced": "balanced_train_segments_mp3.hdf", "unbalanced": "unbalanced_train_segments_mp3.hdf",
-         "eval": "eval_segments_mp3.hdf"}
-WRITE_CHUNK = 100_000
-# a long tail like AudioSet's (Speech and Music in a large share of clips, hundreds of rare classes)
-CLASS_PROBABILITIES = 1.0 / (np.arange(CLASSES) + 10.0)
-CLASS_PROBABILITIES /= CLASS_PROBABILITIES.sum()
-
-
-def mib(n_bytes: float) -> float:
-    return n_bytes / 2**20
-
-
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
-
-
-def rss_now_mib() -> float:
-    return _status_mib("VmRSS")
-
-
-def reset_peak_rss() -> float:
-    """Restart this process's peak-RSS count (VmHWM) from its current RSS (Linux); returns that RSS."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
-    return rss_now_mib()
-
-
-def peak_rss_mib() -> float:
-    """Peak RSS since the start, or since `reset_peak_rss`."""
-    return _status_mib("VmHWM")
-
-
-# --- the index-scale files -----------------------------------------------------------------------------
-def short_mp3() -> np.ndarray:
-    """The bytes of one real 0.1 s mp3 (a 440 Hz tone at 32 kHz), reused for every row."""
-    from helpers.data import encode_mp3
-
-    t = np.arange(3200) / 32000
-    return np.frombuffer(encode_mp3((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 32000), np.uint8)
-
-
-def packed_labels(start: int, count: int, rng: np.random.Generator, balanced: bool) -> np.ndarray:
-    """AudioSet-like multi-hot labels for rows start.., packed as upstream stores them (66 bytes a row)."""
-    labels = np.zeros((count, CLASSES), dtype=bool)
-    rows = np.arange(count)
-    first = (start + rows) % CLASSES if balanced else rng.choice(CLASSES, count, p=CLASS_PROBABILITIES)
-    labels[rows, first] = True
-    extra = rng.binomial(3, 0.4, count)
-    for k in range(3):
-        more = rows[extra > k]
-        labels[more, rng.choice(CLASSES, len(more), p=CLASS_PROBABILITIES)] = True
-    return np.packbits(labels, axis=1)
-
-
-def write_upstream_layout(path: str, rows: int, mp3: np.ndarray, seed: int, balanced: bool) -> None:
-    """One file in upstream's layout, written in chunks (through `AtomicWrite`: it appears when complete)."""
-    from helpers.data.atomic import AtomicWrite
-
-    rng = np.random.default_rng(seed)
-    vlen = h5py.vlen_dtype(np.uint8)
-    with AtomicWrite(path) as temporary, h5py.File(temporary, "w") as file:
-        names = file.create_dataset("audio_name", shape=(rows,), dtype="S20")
-        audio = file.create_dataset("mp3", shape=(rows,), dtype=vlen)
-        target = file.create_dataset("target", shape=(rows, (CLASSES + 7) // 8), dtype=np.uint8)
-        for start in range(0, rows, WRITE_CHUNK):
-            count = min(WRITE_CHUNK, rows - start)
-            names[start:start + count] = np.array([f"Y{index:011d}.mp3".encode() for index in range(start, start + count)],
-                                                  dtype="S20")
-            clips = np.empty(count, dtype=vlen)
-            for row in range(count):
-                clips[row] = mp3
-            audio.write_direct(clips, dest_sel=np.s_[start:start + count])
-            target[start:start + count] = packed_labels(start, count, rng, balanced)
-
-
-def make_index_scale_audioset(directory: str, clips: int, eval_clips: int) -> dict[str, str]:
-    """The three files under `directory`/mp3/ (kept when they already have the asked-for row counts)."""
-    balanced = max(1, round(clips * FULL_BALANCED / (FULL_BALANCED + FULL_UNBALANCED)))
-    rows = {"balanced": balanced, "unbalanced": clips - balanced, "eval": eval_clips}
-    os.makedirs(os.path.join(directory, "mp3"), exist_ok=True)
-    paths = {key: os.path.join(directory, "mp3", name) for key, name in FILES.items()}
-    mp3 = short_mp3()
-    for number, (key, path) in enumerate(paths.items()):
-        if os.path.exists(path):
-            with h5py.File(path, "r") as file:
-                if file["target"].shape[0] == rows[key]:
-                    continue
-        started = time.perf_counter()
-        write_upstream_layout(path, rows[key], mp3, seed=number, balanced=key == "balanced")
-        print(f"wrote {path}: {rows[key]:,} rows, {mib(os.path.getsize(path)):,.0f} MiB in "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
-    return paths
-
 
 # --- measurements in their own processes ---------------------------------------------------------------
 def upstream_formula(files: list[str], offset: float = 100, summed: bool = True) -> np.ndarray:
@@ -212,12 +113,6 @@ def measure_gather(rows: int, world: int = 2) -> list[dict]:
         for process in processes:
             process.join(timeout=60)
     return results
-
-
-def _private_mib(pid: int | str = "self") -> float:
-    with open(f"/proc/{pid}/smaps_rollup") as rollup:
-        fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup if line.split(":")[0].startswith("Private")}
-    return (fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)) / 1024
 
 
 def measure_components(paths: dict[str, str], weights_file: str, eval_rows: int) -> dict:
@@ -456,10 +351,7 @@ def report(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=FULL_BALANCED + FULL_UNBALANCED, help="training clips")
-    parser.add_argument("--eval-clips", type=int, default=FULL_EVAL)
-    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "passt_scale"),
-                        help="where the files go (kept for the next run)")
+    add_dataset_arguments(parser)
     parser.add_argument("--upstream-weights", action="store_true", help="also time upstream's formula")
     parser.add_argument("--ddp", type=int, default=2, help="processes of the command-line run (0: skip it)")
     parser.add_argument("--steps", type=int, default=5, help="training steps of the command-line run")

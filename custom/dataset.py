@@ -57,9 +57,6 @@ def prepared_channels(base_dir: str | os.PathLike) -> int:
         return 1
 
 
-def hdf5_path(base_dir: str, split: str) -> str:
-    """The file of `split` (train, valid, eval) in a prepared folder."""
-    return os.path.join(base_dir, SPLIT_FILES[split])
 
 
 def training_set(path: str, num_classes: int, options: DataOptions) -> Dataset:

@@ -130,6 +130,11 @@ def in_base_dir(relative: str) -> Derived:
     return Derived(lambda config: config["base_dir"] + relative, f'base_dir + "{relative}"')
 
 
+def from_basedataset(compute: Callable[[Mapping], Any], text: str) -> Derived:
+    """A top-level key's default computed from the `basedataset` config (e.g. masks scaled by its clip length)."""
+    return Derived(lambda config: compute(config["basedataset"]), text)
+
+
 def data_options(config: Mapping, **changes) -> DataOptions:
     """The `basedataset` decoding and augmentation settings as one object, with `changes`."""
     return DataOptions.from_config(config["basedataset"], **changes)

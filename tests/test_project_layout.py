@@ -79,3 +79,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in readme and "bash scripts/test.sh" in ci
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+@pytest.mark.parametrize("script", sorted(ROOT.glob("ex_*.py")), ids=lambda path: path.name)
+def test_an_experiment_script_is_a_short_declaration_of_its_dataset(script):
+    text = script.read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 100, f"{script.name}: config, spec, launch should read in under 100 lines"
+    assert "DatasetSpec(" in text and "build_experiment(SPEC)" in text

@@ -17,7 +17,7 @@ from helpers.data.options import DataOptions
 from helpers.data.labels import Label, read_label_file, write_label_file
 from helpers.data.samplers import DistributedShardSampler, DistributedWeightedSampler, preload_files
 from helpers.data.seeding import ItemRandom, seed_worker, set_dataset_epoch
-from helpers.data.weights import (class_balanced_sample_weights, class_balanced_weights_from_hdf5,
+from helpers.data.sample_weights import (class_balanced_sample_weights, class_balanced_weights_from_hdf5,
                                   shared_class_balanced_weights)
 
 worker_init_fn = seed_worker

@@ -39,7 +39,7 @@ from helpers.data.clip_ids import clip_ids, sorted_fingerprint
 from helpers.data.hdf5 import (AUDIO_KEY, AUDIO_NAME_KEY, TARGET_KEY, PackedBitsTargets, TargetCodec, as_str,
                                validate_hdf5)
 from helpers.data.labels import Label
-from helpers.data.weights import _add_class_counts
+from helpers.data.sample_weights import add_class_counts
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ def compare_split(listed: ClipList, hdf5_file: str | os.PathLike | None, classes
     present_positives = np.zeros_like(listed_positives)
     for start in range(0, len(unique), chunk_rows):
         packed = listed.labels[first_row[start:start + chunk_rows]]
-        _add_class_counts(listed_positives, packed)
-        _add_class_counts(present_positives, packed[stored[start:start + chunk_rows] > 0])
+        add_class_counts(listed_positives, packed)
+        add_class_counts(present_positives, packed[stored[start:start + chunk_rows] > 0])
     listed_positives, present_positives = listed_positives[:classes_num], present_positives[:classes_num]
     duplicated = np.concatenate([unique[stored > 1], extra[extra_counts > 1]])
     distinct = np.ones(len(stored_ids), dtype=bool)

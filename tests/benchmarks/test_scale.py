@@ -4,7 +4,8 @@ import os
 import h5py
 import numpy as np
 
-from benchmarks.scale import CLASSES, make_index_scale_audioset, upstream_formula
+from benchmarks.index_scale_audioset import CLASSES, make_index_scale_audioset
+from benchmarks.scale import upstream_formula
 from helpers.data import PackedBitsTargets, class_balanced_weights_from_hdf5, decode_audio, read_targets, validate_hdf5
 
 

@@ -14,7 +14,7 @@ import pytest
 from helpers.data import (DenseTargets, DistributedWeightedSampler, HDF5FormatError, PackedBitsTargets,
                           class_balanced_sample_weights, class_balanced_weights_from_hdf5,
                           shared_class_balanced_weights, write_hdf5_dataset)
-from helpers.data import weights as weights_module
+from helpers.data import sample_weights as weights_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -128,7 +128,7 @@ def test_sampler_shards_at_2m_weights_are_disjoint_and_cover_the_draw():
 CHILD = textwrap.dedent("""
     import json, os, sys
     import numpy as np
-    from helpers.data import weights as module
+    from helpers.data import sample_weights as module
 
     calls = []
     compute = module.class_balanced_weights_from_hdf5

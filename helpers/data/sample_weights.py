@@ -53,7 +53,7 @@ def _packed_chunks(targets, codec: TargetCodec | None, chunk_rows: int) -> Itera
             yield np.packbits(codec.decode(chunk) > 0.5, axis=1)
 
 
-def _add_class_counts(counts: np.ndarray, packed: np.ndarray, rows_per_sum: int = 4096) -> None:
+def add_class_counts(counts: np.ndarray, packed: np.ndarray, rows_per_sum: int = 4096) -> None:
     """counts[8 j + k] += rows with bit k of byte j set (bits unpacked a few thousand rows at a time, so a
     uint16 sum cannot overflow)."""
     for start in range(0, len(packed), rows_per_sum):
@@ -102,7 +102,7 @@ def _weights(sources: Sequence, classes_num: int, codec: TargetCodec | None, sam
         with _targets(source, codec) as targets:
             total += len(targets)
             for packed in _packed_chunks(targets, codec, chunk_rows):
-                _add_class_counts(counts, packed)
+                add_class_counts(counts, packed)
     tables = _byte_tables(class_weights_from_counts(counts[:classes_num], sample_weight_offset), width, summed)
     weights = np.empty(total, dtype=np.float64)
     position = 0
