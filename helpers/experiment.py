@@ -21,7 +21,7 @@ from helpers.config_keys import Derived, Key, KeyTable, SacredDefaults, leaf_key
 from helpers.data import DataOptions
 from helpers.distillation import check_teachers, distilled, teacher_targets
 from helpers.launch import launch  # noqa: F401  (the scripts' entry point)
-from helpers.loaders import evaluation_loader, loader_options, training_loader
+from helpers.loaders import eval_subset, evaluation_loader, loader_options, training_loader
 from helpers.logits import CHUNK_ROWS, LogitsSources, save_logits as save_logits_procedure
 from helpers.procedures import build_module, describe_batch, evaluate, speed_test, train
 
@@ -201,7 +201,7 @@ def build_loaders(spec: DatasetSpec, config: Mapping, training: bool = True):
         options = data_options(config).for_evaluation()
         return {split.prefix: evaluation_loader(
             spec.evaluation_set(config, config["basedataset"][split.file_key], options, False),
-            subset=(config["basedataset"].get("eval_subset") or None) if split.restricted else None,
+            subset=eval_subset(config) if split.restricted else None,
             **loader_options(config["datasets"][split.loader])) for split in splits}
 
     if not training:
