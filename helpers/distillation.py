@@ -54,7 +54,7 @@ def check_teachers(config: Mapping, training_files: Sequence[str]) -> dict | Non
 
 
 def teacher_targets(config: Mapping, training_files: Sequence[str], activation: str = "sigmoid"):
-    """One `TeacherTargets` per training file (the `target_extensions` of `make_training_set`), or None."""
+    """One `TeacherTargets` per training file (`DataOptions.teachers`), or None."""
     files = teacher_files(config, training_files)
     if files is None:
         return None
