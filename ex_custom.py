@@ -1,8 +1,8 @@
 """PaSST fine-tuned on your own data, prepared by `python -m custom prepare AUDIO_DIR --out custom_data/`
-(custom/README.md): train (validating on valid, then the best checkpoint on eval if there is one),
-evaluate_only (`evaluate_split=valid|eval`), model_speed_test, test_loaders, save_logits. Multi-label data:
-BCE and mAP (`ap`); single-label data: cross-entropy and accuracy (`acc`). Training takes `clip_length` s at
-random offsets; evaluation runs whole clips through inference's windows (`eval_windowing`).
+(custom/README.md). Multi-label data: BCE and mAP (`ap`); single-label: cross-entropy and accuracy (`acc`);
+strong labels (`prepare --events`): a frame-level model scored by PSDS (`helpers.sed`). Training takes
+`clip_length` s at random offsets; evaluation runs whole clips through inference's windows (`eval_windowing`).
+Commands: train, evaluate_only (`evaluate_split=valid|eval`), model_speed_test, test_loaders, save_logits.
 
     python ex_custom.py with basedataset.base_dir=custom_data/ -c "my sounds"
     python ex_custom.py with basedataset.base_dir=stereo_data/   # prepare --channels 2: a two-channel network
@@ -16,23 +16,12 @@ from helpers import experiment
 from helpers.common_config import loader_config
 from helpers.config_keys import Derived, Key, OneOf
 from helpers.experiment import DatasetSpec, Split, from_basedataset, in_base_dir
+from helpers.sed import FRAME_NET_OVERRIDES, SED_KEYS, detection_task, strong_label_keys
 from helpers.tasks import MultiClass, MultiLabel
 
 
 def prepared(read):  # a default read from base_dir's dataset.json
     return Derived(lambda config: read(config["base_dir"]), "from base_dir's dataset.json")
-
-
-def check(config, training):
-    dataset, problems = config["basedataset"], []
-    if dataset["num_of_classes"] is None and config["models"]["net"]["n_classes"] is None:
-        problems.append(f"basedataset.base_dir: {dataset['base_dir']!r} holds no prepared dataset "
-                        f"({custom.INFO_FILE}); run `python -m custom prepare AUDIO_DIR --out {dataset['base_dir']}`")
-    if dataset["eval_clip_length"] is None and any(config["datasets"][split]["batch_size"] != 1
-                                                   for split in ("valid", "eval")):
-        problems.append("datasets.valid/eval.batch_size: whole clips of any length (basedataset.eval_clip_length="
-                        "None) need batch size 1; allowed: 1, or set eval_clip_length")
-    return problems
 
 
 def channels(config, options):  # the network's input channels (in_channels=1 mono-mixes stereo data)
@@ -41,7 +30,9 @@ def channels(config, options):  # the network's input channels (in_channels=1 mo
 
 SPEC = DatasetSpec(
     name="custom", n_classes=lambda config: config["basedataset"]["num_of_classes"],
-    task=lambda config: MultiLabel() if config["basedataset"]["multi_label"] else MultiClass(),
+    task=lambda config: detection_task(  # strong labels (prepare --events): frame-level detection
+        config, MultiLabel() if config["basedataset"]["multi_label"] else MultiClass(),
+        config["basedataset"]["num_of_classes"], custom.prepared_value(config["basedataset"]["base_dir"], "classes", None)),
     dataset_keys=(
         Key("train_hdf5", in_base_dir(custom.SPLIT_FILES["train"]), "the training split"),
         Key("valid_hdf5", in_base_dir(custom.SPLIT_FILES["valid"]), "the validation split"),
@@ -54,13 +45,16 @@ SPEC = DatasetSpec(
         Key("channels", prepared(custom.prepared_channels), "channels of the prepared mp3s (1: not prepared)"),
         Key("random_crop", True, "train on clip_length seconds at a random offset of each clip (False: from its "
             "start)"),
-        Key("eval_clip_length", None, "None: evaluate whole clips (batch size 1) | seconds from each clip's start"),
+        *strong_label_keys(prepared(lambda base_dir: custom.prepared_value(base_dir, "strong", False))),
+        Key("eval_clip_length", Derived(lambda data: data["clip_length"] if data["strong"] else None, "clip_length "
+            "with strong labels, else None"), "None: evaluate whole clips (batch size 1) | seconds from each start"),
     ),
     dataset_overrides={"base_dir": "custom_data/",  # the --out folder of `python -m custom prepare`
                        "wavmix": 0},
     keys=(
-        Key("eval_windowing", True, "evaluation clips longer than the network takes: inference's windows, mean "
-            "logits"),
+        Key("eval_windowing", from_basedataset(lambda data: not data["strong"], "not strong"), "evaluation clips "
+            "longer than the network takes: inference's windows, mean logits"),
+        *SED_KEYS,
         Key("evaluate_split", "valid", "what evaluate_only scores: valid | eval", OneOf("valid", "eval")),
     ),
     overrides={"lr": 1e-5, "ramp_down_start": 10, "ramp_down_len": 10, "swa_epoch_start": 10, "swa_freq": 2,
@@ -71,8 +65,9 @@ SPEC = DatasetSpec(
                "models": {"mel": {"timem": from_basedataset(lambda dataset: int(20 * dataset["clip_length"]),
                                                         "20 * clip_length")},
                           "net": {"n_classes": from_basedataset(lambda data: data["num_of_classes"], "num_of_classes"),
-                                  "s_patchout_t": from_basedataset(lambda data: int(2 * data["clip_length"]),
-                                                               "2 * clip_length"),
+                                  "s_patchout_t": from_basedataset(lambda data: 0 if data["strong"] else
+                                                                   int(2 * data["clip_length"]), "2 * clip_length"),
+                                  **FRAME_NET_OVERRIDES,
                                   "in_channels": from_basedataset(lambda data: data["channels"], "channels")}},
                "trainer": {"max_epochs": 30}},
     training_files=lambda config: ("train_hdf5",),
@@ -88,7 +83,7 @@ SPEC = DatasetSpec(
                                     config["evaluate_split"] + "_")],
     logits_files=("train_hdf5", "valid_hdf5", "eval_hdf5"), logits_loader="eval",
     teacher_activation=lambda config: "sigmoid" if config["basedataset"]["multi_label"] else "softmax",
-    check=check, train_doc="Train, validating on the valid split every epoch; the best checkpoint is then scored on "
+    check=custom.config_problems, train_doc="Train, validating on the valid split every epoch; the best checkpoint is then scored on "
                            "the eval split (when the folder has one).",
     evaluated_on="the valid split (evaluate_split=eval: the eval split)")
 

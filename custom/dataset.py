@@ -59,9 +59,18 @@ def prepared_channels(base_dir: str | os.PathLike) -> int:
 
 
 
+def prepared_value(base_dir: str | os.PathLike, key: str, missing):
+    """`dataset.json`'s `key` of a prepared folder (`missing` when it is not prepared or lacks the key)."""
+    try:
+        return read_info(base_dir).get(key, missing)
+    except (OSError, ValueError):
+        return missing
+
+
 def training_set(path: str, num_classes: int, options: DataOptions) -> Dataset:
     """`options.clip_length`-second crops of the training clips (random offsets drawn from (seed, epoch, clip)
-    with `options.random_crop`), augmented as `options` say."""
+    with `options.random_crop`), augmented as `options` say (`options.frame_seconds`: frame targets from the
+    clips' strong labels, `prepare --events`)."""
     return make_training_set([path], num_classes, options)
 
 
@@ -69,3 +78,16 @@ def evaluation_set(path: str, num_classes: int, options: DataOptions) -> HDF5Aud
     """Whole clips (`options.clip_length=None`: use batch size 1) or their first `clip_length` seconds; failed
     clips come back as None (use `collate_drop_failed`)."""
     return make_evaluation_set(path, num_classes, options)
+
+
+def config_problems(config, training: bool) -> list[str]:
+    """What an ex_custom.py config cannot do with this folder (read from the resolved config)."""
+    dataset, problems = config["basedataset"], []
+    if dataset["num_of_classes"] is None and config["models"]["net"]["n_classes"] is None:
+        problems.append(f"basedataset.base_dir: {dataset['base_dir']!r} holds no prepared dataset "
+                        f"({INFO_FILE}); run `python -m custom prepare AUDIO_DIR --out {dataset['base_dir']}`")
+    if dataset["eval_clip_length"] is None and any(config["datasets"][split]["batch_size"] != 1
+                                                   for split in ("valid", "eval")):
+        problems.append("datasets.valid/eval.batch_size: whole clips of any length (basedataset.eval_clip_length="
+                        "None) need batch size 1; allowed: 1, or set eval_clip_length")
+    return problems

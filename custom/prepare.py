@@ -1,6 +1,7 @@
 """Prepare your own audio for training:
 
     python -m custom prepare AUDIO_DIR --out OUT [--csv LABELS.csv] [--split 0.8,0.1,0.1] [--channels 2]
+    python -m custom prepare AUDIO_DIR --out OUT --events EVENTS.tsv [--skip-bad-rows]   # strong labels
 
 (`python -m custom report AUDIO_DIR --hdf5 OUT --out REPORT_DIR [--csv LABELS.csv]`: see custom.report.)
 
@@ -11,6 +12,11 @@ one of train, valid, eval). Every file FFmpeg reads (any rate, channel count and
 The clips are then packed into `OUT/train_mp3.hdf`, `valid_mp3.hdf` and `eval_mp3.hdf` (the CSV's splits, or
 a seeded split stratified by label), next to `OUT/class_labels_indices.csv` (for `python -m passt_hear tag
 --labels`) and `OUT/dataset.json`. Unreadable files are skipped, listed at the end and in `OUT/skipped.tsv`.
+
+`--events` (a DCASE TSV: filename, onset, offset, event_label; file names relative to AUDIO_DIR; a row without
+a label lists a clip without events) gives strong labels: its files are the clips (or, with `--csv`, those of
+the CSV's clips it lists), its labels the classes, and each split's events are stored beside the audio
+(`helpers.data.events`); ex_custom.py then trains a frame-level model.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ import numpy as np
 from custom.dataset import INFO_FILE, LABEL_FILE, SPLIT_FILES
 from helpers.data import PackedBitsTargets, write_label_file
 from helpers.data.atomic import write_text
+from helpers.data.audio import AudioDecodeError, audio_seconds
+from helpers.data.clip_ids import clip_id
+from helpers.data.events import EventFileError, EventTable, attach_events, read_events
 from helpers.data.labels import multi_hot
 from helpers.data.prepare import AUDIO_EXTENSIONS, convert_files_to_mp3, find_audio_files, pack_mp3_files
 
@@ -154,6 +163,30 @@ def clips_from_csv(csv_path: str | os.PathLike,
     return clips, skipped
 
 
+def _read_event_file(path, skip_bad_rows: bool, classes=None, seconds=None) -> EventTable:
+    if not os.path.isfile(path):
+        raise PrepareError(f"events file {os.fspath(path)!r} does not exist")
+    try:
+        return read_events(path, "dcase", classes, skip_bad_rows=skip_bad_rows, clip_seconds=seconds)
+    except (EventFileError, AudioDecodeError) as error:
+        raise PrepareError(str(error)) from None
+
+
+def clips_from_events(table: EventTable, audio_dir: str | os.PathLike) -> tuple[list[Clip], list[tuple[str, str]]]:
+    """One clip per file the events list (its labels: its events' classes); files that do not exist are skipped."""
+    clips, skipped = [], []
+    for clip, name in sorted(table.names.items()):
+        labels = tuple(sorted({table.classes[event[2]] for event in table.events[clip]}))
+        name = _csv_name(name, f"events of {name!r}", pathlib.Path(audio_dir))
+        if (pathlib.Path(audio_dir) / name).is_file():
+            clips.append(Clip(name, labels))
+        else:
+            skipped.append((name, "file does not exist"))
+    if not clips:
+        raise PrepareError(f"none of the {len(table.names)} files the events list is in {os.fspath(audio_dir)!r}")
+    return clips, skipped
+
+
 # --- splitting ---------------------------------------------------------------------------------------------
 def _largest_remainder(sizes: Sequence[int], fraction: float, caps: Sequence[int]) -> list[int]:
     """Per-stratum counts near `size * fraction` that add up to round(total * fraction), each at most its cap."""
@@ -239,19 +272,25 @@ def _check_mp3_settings(mp3_dir: pathlib.Path, settings: dict) -> None:
 def prepare(audio_dir: str | os.PathLike, out_dir: str | os.PathLike, csv_path: str | os.PathLike | None = None,
             fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0, channels: int = 1,
             sample_rate: int = 32000, workers: int | None = None,
-            mp3_dir: str | os.PathLike | None = None) -> Prepared:
+            mp3_dir: str | os.PathLike | None = None, events_path: str | os.PathLike | None = None,
+            skip_bad_rows: bool = False) -> Prepared:
     """List, convert (resumable), split and pack `audio_dir` into `out_dir`; see the module docstring.
 
     channels: 1 mono-mixes every file; 2 keeps stereo files stereo (mono files stay mono; the dataset repeats
     them). Labels with more than one label per clip anywhere (or a clip without labels) make the dataset
     multi-label. Raises PrepareError for listings that cannot work (nothing to prepare, a bad CSV, an empty
-    split); files that do not convert are skipped and reported.
+    split); files that do not convert are skipped and reported. `events_path`: strong labels (see the module).
     """
     if channels not in (1, 2):
         raise PrepareError(f"--channels {channels}: the mp3 files hold 1 or 2 channels")
     audio_dir, out_dir = pathlib.Path(audio_dir), pathlib.Path(out_dir)
     mp3_dir = pathlib.Path(mp3_dir) if mp3_dir else out_dir / "mp3"
-    clips, skipped = clips_from_csv(csv_path, audio_dir) if csv_path else clips_from_folders(audio_dir)
+    table = None
+    if events_path:
+        table = _read_event_file(events_path, skip_bad_rows)
+        clips, skipped = clips_from_csv(csv_path, audio_dir) if csv_path else clips_from_events(table, audio_dir)
+    else:
+        clips, skipped = clips_from_csv(csv_path, audio_dir) if csv_path else clips_from_folders(audio_dir)
     _check_mp3_settings(mp3_dir, {"sample_rate": int(sample_rate), "channels": int(channels)})
     by_source = {os.fspath(audio_dir / clip.name): clip for clip in clips}
     report = convert_files_to_mp3([(source, mp3_path(mp3_dir, clip)) for source, clip in by_source.items()],
@@ -263,10 +302,13 @@ def prepare(audio_dir: str | os.PathLike, out_dir: str | os.PathLike, csv_path: 
     if not clips:
         raise PrepareError(f"none of the {len(by_source)} listed files in {str(audio_dir)!r} could be read; "
                            f"see {str(mp3_dir / 'conversion_failures.tsv')!r}")
-    classes = sorted({label for clip in clips for label in clip.labels})
+    classes = sorted({label for clip in clips for label in clip.labels} | set(table.classes if table else ()))
     if not classes:
         raise PrepareError("no clip has a label")
-    multi_label = any(len(clip.labels) != 1 for clip in clips)
+    if table is not None:  # in the final class order, onsets checked against the converted clips' lengths
+        seconds = {clip_id(clip.name): audio_seconds(mp3_path(mp3_dir, clip)) for clip in clips}
+        table = _read_event_file(events_path, skip_bad_rows, classes, seconds)
+    multi_label = table is not None or any(len(clip.labels) != 1 for clip in clips)
     splits = assign_splits(clips, fractions, seed)
     index_of = {label: index for index, label in enumerate(classes)}
     write_label_file(out_dir / LABEL_FILE, [(label, label) for label in classes])
@@ -279,12 +321,15 @@ def prepare(audio_dir: str | os.PathLike, out_dir: str | os.PathLike, csv_path: 
                                                                f"clip {clip.name}", LABEL_FILE))
                 for clip in members)
         pack_mp3_files(path, rows, PackedBitsTargets(len(classes)), total=len(members))
+        if table is not None:
+            attach_events(path, table.subset(clip_id(clip.name) for clip in members))
     skipped.sort()
     write_text(out_dir / SKIPPED_FILE, "".join(f"{name}\t{reason}\n" for name, reason in skipped))
     counts = {split: len(members) for split, members in splits.items() if members}
     info = {"classes": classes, "multi_label": multi_label, "channels": channels, "sample_rate": int(sample_rate),
             "splits": counts, "split": "csv" if clips[0].split else {"fractions": list(fractions), "seed": seed},
-            "skipped": len(skipped)}
+            "skipped": len(skipped), "strong": table is not None,
+            "bad_event_rows": len(table.bad_rows) if table else 0}
     write_text(out_dir / INFO_FILE, json.dumps(info, indent=1, ensure_ascii=False) + "\n")
     return Prepared(os.fspath(out_dir), classes, multi_label, counts, skipped)
 
@@ -323,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "the model's)")
     command.add_argument("--mp3-dir", help="where the converted files go (default: OUT/mp3)")
     command.add_argument("--workers", type=int, default=None, help="conversion processes (default: all CPUs)")
+    command.add_argument("--events", help="strong labels: a DCASE TSV (filename, onset, offset, event_label)")
+    command.add_argument("--skip-bad-rows", action="store_true", help="count and list bad event rows instead of "
+                                                                      "stopping at the first")
     from custom import report  # imported here: custom.report imports this module
 
     report.add_arguments(commands.add_parser("report", description=report.__doc__,
@@ -341,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = prepare(args.audio_dir, args.out, args.csv, parse_fractions(args.split), args.seed, args.channels,
-                         args.sample_rate, args.workers, args.mp3_dir)
+                         args.sample_rate, args.workers, args.mp3_dir, args.events, args.skip_bad_rows)
     except (PrepareError, FileNotFoundError) as error:
         sys.stderr.write(f"error: {error}\n")
         return EXIT_USAGE

@@ -192,6 +192,10 @@ COMMON_KEYS = KeyTable((
     Key("models.net.checkpoint", None, "a training checkpoint (or state dict) to load"),
     Key("models.net.checkpoint_weights", "net", "which weights of a checkpoint: net | swa"),
     Key("models.net.cut_depth", 0, "upstream's lighten_model: N > 0 drops blocks 1..N, N < 0 keeps every -N-th"),
+    Key("models.net.frame_head", None, "a frame-level model for sound event detection: None (clip model) | linear "
+        "| bigru (models.passt.FramePaSST)", OneOf(None, "linear", "bigru")),
+    Key("models.net.frames", None, "output frames of a frame-level model (None: 40 ms frames of the "
+        "architecture's clip length)", Number(gt=0, integer=True, none=True)),
     Key("models.net.embed", "default", "upstream's patch-embedding switch; only default exists",
         Check(lambda embed: None if embed == "default" else
               f"{embed!r} is not available (upstream's 'overlap' and 'am_keepconv' name classes it never shipped); "

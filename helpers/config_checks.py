@@ -12,6 +12,7 @@ from typing import Mapping
 
 from helpers.common_config import COMMON_KEYS, DATASET_KEYS, LOADER_KEYS, trainer_problems
 from helpers.config_keys import KeyTable, key_problems
+from helpers.sed import strong_label_problems
 from models.passt import patch_grid, patchout_problem
 from models.registry import ARCHITECTURES, get_arch
 
@@ -73,6 +74,13 @@ def _check_network(net: Mapping, problems: list[str], n_classes: int | None) -> 
             if cut_depth > 0 and cut_depth > depth - 2:
                 problems.append(f"models.net.cut_depth: {arch} has {depth} blocks, so cut_depth must lie in "
                                 f"1..{depth - 2} (or <= 0), got {cut_depth}")
+    if net.get("frame_head"):
+        if arch_list:
+            problems.append("models.net.arch_list: ensembles of frame-level models (models.net.frame_head) are not "
+                            "supported; allowed: []")
+        if net.get("s_patchout_t") or net.get("u_patchout"):
+            problems.append(f"models.net.s_patchout_t/u_patchout: a frame-level model keeps every time column, got "
+                            f"{net.get('s_patchout_t')}, {net.get('u_patchout')}; allowed: 0 (s_patchout_f may drop rows)")
     if n_classes is not None and net.get("n_classes") != n_classes:
         problems.append(f"models.net.n_classes: the dataset has {n_classes} classes, got {net.get('n_classes')!r}")
 
@@ -106,6 +114,10 @@ def check_config(config: Mapping, *, n_classes: int | None = None, files: Mappin
     if net.get("input_fdim") not in (None, mel.get("n_mels")):
         problems.append(f"models.net.input_fdim: must equal models.mel.n_mels ({mel.get('n_mels')}), "
                         f"got {net.get('input_fdim')!r}")
+    if net.get("frame_head") and config.get("eval_windowing"):
+        problems.append("eval_windowing: a frame-level model scores the clip_length windows its targets cover; "
+                        "allowed: False")
+    problems += strong_label_problems(config)
     problems += trainer_problems(config["trainer"])
     for key, path in (files or {}).items():
         if not path or not os.path.isfile(path):

@@ -54,6 +54,7 @@ class PaSSTModule(pl.LightningModule):
         self.lr, self.weight_decay, self.adamw, self.lr_lambda = lr, weight_decay, adamw, lr_lambda
         self.mixup_alpha = mixup_alpha
         self.eval_windowing = eval_windowing
+        self.score_writer: Callable | None = None  # (set prefix, clip names, scores, labels) of each evaluated batch
         self.nonfinite_loss = nonfinite_loss
         self.swa = AveragedWeights(net) if with_swa else None
         self.validate_swa = True  # set by helpers.swa.SWACallback during fit (upstream: on update epochs only)
@@ -82,7 +83,7 @@ class PaSSTModule(pl.LightningModule):
             partners, lam = mixup_coefficients(len(labels), self.mixup_alpha, spectrograms.device)
             spectrograms = mix(spectrograms, partners, lam)
             labels, mask = self.task.mix(labels, mask, partners, lam)
-        logits, _ = self.net(spectrograms)
+        logits = self.task.logits(self.net(spectrograms))
         loss = self.task.per_clip_loss(logits, labels, mask).mean()
         non_finite, loss_sum, clips = self._over_all_ranks(loss, len(labels))
         if non_finite:
@@ -146,7 +147,7 @@ class PaSSTModule(pl.LightningModule):
         net = self.net if net is None else net
         if self.eval_windowing:
             return windowed_logits(net, self.mel, waveforms)
-        return net(self.spectrograms(waveforms) if spectrograms is None else spectrograms)[0]
+        return self.task.logits(net(self.spectrograms(waveforms) if spectrograms is None else spectrograms))
 
     def on_validation_epoch_start(self):
         self._outputs = {}
@@ -159,6 +160,8 @@ class PaSSTModule(pl.LightningModule):
         labels, mask = self.task.split(targets)
         for prefix, net in self._validated_networks():
             logits = self.evaluation_logits(waveforms, net, spectrograms)
+            if self.score_writer is not None and not prefix:  # frame scores of each clip to files (helpers.sed)
+                self.score_writer(self.validation_sets[dataloader_idx], batch[1], self.task.scores(logits), labels)
             outputs = self._outputs.setdefault((dataloader_idx, prefix), self._no_outputs())
             outputs["scores"].append(self.task.scores(logits).detach())
             outputs["labels"].append(labels.detach().float())

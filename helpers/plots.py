@@ -105,3 +105,39 @@ def plot_curves(history: dict[str, list[tuple[int, float]]], path: str, monitor:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     figure.savefig(path, dpi=80)
     plt.close(figure)
+
+
+def plot_frame_scores(folder: str, path: str, clips: int = 6) -> str | None:
+    """The frame probabilities of the first `clips` clips with ground-truth events in a score folder
+    (`helpers.sed.FrameScoreWriter`), one panel per clip and a line per class, over shaded ground-truth events."""
+    import glob
+
+    import pandas as pd
+
+    truth = pd.read_csv(os.path.join(folder, "ground_truth.tsv"), sep="\t")
+    chosen = list(dict.fromkeys(truth["filename"]))[:clips]
+    if not chosen:
+        return None
+    figure, axes = plt.subplots(len(chosen), 1, figsize=(10, 1.9 * len(chosen)), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for axis, file_name in zip(axes[:, 0], chosen):
+        stem = os.path.splitext(file_name)[0]
+        matches = glob.glob(os.path.join(folder, glob.escape(stem) + ".tsv"))
+        if not matches:
+            continue
+        scores = pd.read_csv(matches[0], sep="\t")
+        classes = [column for column in scores.columns if column not in ("onset", "offset")]
+        for number, name in enumerate(classes):
+            color = colors(number % 10)
+            axis.plot(scores["onset"], scores[name], color=color, linewidth=1, label=name)
+            for event in truth[(truth["filename"] == file_name) & (truth["event_label"] == name)].itertuples():
+                axis.axvspan(event.onset, event.offset, color=color, alpha=0.18)
+        axis.set_ylim(0, 1.02)
+        axis.set_title(stem, fontsize=8)
+    axes[0, 0].legend(fontsize=6, ncol=4, loc="upper right")
+    axes[-1, 0].set_xlabel("seconds (shaded: ground-truth events)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    log.info("frame probabilities over ground-truth events: %s", path)
+    return path

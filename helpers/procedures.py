@@ -4,6 +4,7 @@ step, and the run's closing line."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Callable, Mapping, Sequence
 
@@ -16,9 +17,11 @@ from helpers.launch import run_directory
 from helpers.lightning_module import PaSSTModule
 from helpers.loaders import clip_set_name, record_clip_sets
 from helpers.networks import build_network
+from helpers.plots import plot_frame_scores
 from helpers.preemption import PreemptionCallback, fit_unless_preempted
 from helpers.resuming import start_training
 from helpers.schedules import make_lr_lambda
+from helpers.sed import FrameScoreWriter
 from helpers.swa import SWACallback
 from helpers.trainer import build_trainer, resolve_precision, trainer_accelerator
 from models.preprocess import AugmentMelSTFT
@@ -77,10 +80,16 @@ def train(config: Mapping, run, experiment_name: str, task,
         result["best_" + monitor] = float(checkpoint.best_model_score)
     if final_eval_loaders:
         module.validation_sets = tuple(final_eval_loaders)
+        if hasattr(task, "layout"):  # a frame model: the best checkpoint's frame scores and a picture of them
+            module.score_writer = FrameScoreWriter(os.path.join(run_dir, "scores"), task)
         trainer.validate(module, list(final_eval_loaders.values()), ckpt_path=result["best_checkpoint"] or None,
                          verbose=False)
         result.update({key: float(value) for key, value in trainer.callback_metrics.items()
                        if key.startswith(module.validation_sets)})
+        if module.score_writer is not None and trainer.is_global_zero:
+            for prefix in final_eval_loaders:
+                folder = module.score_writer.folder(prefix)
+                result[prefix + "frame_plot"] = plot_frame_scores(folder, folder + "_frames.png")
     result.update(clip_sets)
     if trainer.is_global_zero:
         print(final_line(result, task.monitor, [*eval_loaders, *final_eval_loaders]))
@@ -126,6 +135,8 @@ def evaluate(config: Mapping, run, experiment_name: str, task, eval_loaders: Map
     module.validation_sets = tuple(eval_loaders)
     trainer = build_trainer(config["trainer"], run, run_dir, task.monitor, checkpoints=False)
     clip_sets = record_clip_sets(run, eval_loaders)
+    if config.get("scores_out") and hasattr(task, "layout"):  # a frame model: every clip's scores to files
+        module.score_writer = FrameScoreWriter(config["scores_out"], task)
     trainer.validate(module, list(eval_loaders.values()))
     result = {key: float(value) for key, value in trainer.callback_metrics.items()}
     result.update(clip_sets)
@@ -153,15 +164,15 @@ def speed_test(config: Mapping, task, batch_size: int, steps: int = 20, warmup_s
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     frames = net_config.get("input_tdim") or 998
     x = torch.randn(batch_size, net_config.get("in_channels", 1), mel_config["n_mels"], frames, device=device)
-    targets = torch.rand(batch_size, net_config["n_classes"] * (2 if hasattr(task, "n_labels") else 1),
-                         device=device).round()
+    width = getattr(task, "target_width", None) or net_config["n_classes"] * (2 if hasattr(task, "n_labels") else 1)
+    targets = torch.rand(batch_size, width, device=device).round()
     labels, mask = task.split(targets)
     autocast_dtype = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(precision)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "16-mixed")
 
     def step():
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-            loss = task.per_clip_loss(net(x)[0], labels, mask).mean()
+            loss = task.per_clip_loss(task.logits(net(x)), labels, mask).mean()
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

@@ -21,6 +21,10 @@ class MultiLabel:
 
     monitor = "ap"  # the metric that picks the best checkpoint (higher is better)
 
+    def logits(self, output) -> torch.Tensor:
+        """The logits of the network's output pair (logits, features)."""
+        return output[0]
+
     def split(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(labels, mask) of a target batch; mask None means every label is known."""
         return target, None
@@ -95,6 +99,9 @@ class MultiClass:
     """One class per clip; targets are (possibly mixed) class probabilities."""
 
     monitor = "acc"
+
+    def logits(self, output) -> torch.Tensor:
+        return output[0]
 
     def split(self, target):
         return target, None

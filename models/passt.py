@@ -23,6 +23,8 @@ from models.weights import (CheckpointError, adapt_imagenet_deit, adapt_patch_em
 
 log = logging.getLogger(__name__)
 
+FRAME_SECONDS = 0.04  # the frame models' default output frame: 40 ms (250 frames per 10 s), as PretrainedSED
+
 
 def patch_grid(input_fdim: int, input_tdim: int, patch_size: int, stride: Tuple[int, int]) -> Tuple[int, int]:
     """The (F, T) grid of patches that the patch convolution makes of an input of this size."""
@@ -152,6 +154,12 @@ class PaSST(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Final-norm outputs of the class (and distillation) tokens: (B, num_tokens, E)."""
+        tokens, _ = self.forward_tokens(x, patches=False)
+        return tokens
+
+    def forward_tokens(self, x: torch.Tensor, patches: bool = True) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Final-norm outputs of every token (class/distillation tokens first, then the kept patches in grid
+        order; `patches=False`: the class/distillation tokens only) and the (F, T) grid of the patches."""
         if x.dim() != 4:
             raise ValueError(f"PaSST expects (batch, channels, mel bins, frames), got shape {tuple(x.shape)}")
         x = self.patch_embed(x)
@@ -173,12 +181,62 @@ class PaSST(nn.Module):
             tokens = torch.cat((tokens, self.dist_token + self.new_pos_embed[:, 1:]), dim=1)
         x = torch.cat((tokens.expand(batch, -1, -1), x), dim=1)
         x = self.blocks(self.pos_drop(x))
-        return self.norm(x[:, :self.num_tokens])
+        return self.norm(x if patches else x[:, :self.num_tokens]), (f_dim, t_dim)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         tokens = self.forward_features(x)
         features = tokens.mean(dim=1) if self.num_tokens == 2 else tokens[:, 0]
         return self.head(features), features
+
+
+class FramePaSST(PaSST):
+    """PaSST with frame-level outputs for sound event detection (PretrainedSED's frame models, built on any
+    registered architecture and its weights).
+
+    The patch tokens are averaged over frequency, resampled to `frames` steps (linear interpolation up,
+    average pooling down), optionally passed through a BiGRU (`frame_head="bigru"`, PretrainedSED's teachers)
+    and classified per frame. `forward` returns `(frame logits (B, frames, classes), clip logits (B, classes))`,
+    the clip logits from the usual class-token head. Time columns must stay whole: structured time patchout and
+    unstructured patchout are refused; frequency patchout averages the rows kept.
+    """
+
+    def __init__(self, frames: int = 250, frame_head: str = "linear", rnn_dim: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        if frame_head not in FRAME_HEADS:
+            raise ValueError(f"frame_head {frame_head!r}; allowed: {', '.join(FRAME_HEADS)}")
+        if self.s_patchout_t or self.u_patchout:
+            raise ValueError(f"a frame model keeps every time column: s_patchout_t and u_patchout must be 0, got "
+                             f"{self.s_patchout_t} and {self.u_patchout} (s_patchout_f is allowed)")
+        self.frames, self.frame_head = int(frames), frame_head
+        width = self.embed_dim
+        self.frame_rnn = None
+        if frame_head == "bigru":
+            self.frame_rnn = nn.GRU(width, rnn_dim, num_layers=2, batch_first=True, bidirectional=True)
+            width = 2 * rnn_dim
+        self.frame_classifier = nn.Linear(width, self.num_classes)
+
+    def frame_features(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(per-frame features (B, frames, E'), class/distillation token features (B, E))."""
+        tokens, (_, t_dim) = self.forward_tokens(x)
+        cls_tokens, patches = tokens[:, :self.num_tokens], tokens[:, self.num_tokens:]
+        columns = patches.reshape(patches.shape[0], -1, t_dim, patches.shape[-1]).mean(dim=1)  # (B, T, E)
+        columns = columns.transpose(1, 2)
+        if t_dim > self.frames:
+            columns = nn.functional.adaptive_avg_pool1d(columns, self.frames)
+        elif t_dim < self.frames:
+            columns = nn.functional.interpolate(columns, size=self.frames, mode="linear", align_corners=False)
+        sequence = columns.transpose(1, 2)
+        if self.frame_rnn is not None:
+            sequence = self.frame_rnn(sequence)[0]
+        features = cls_tokens.mean(dim=1) if self.num_tokens == 2 else cls_tokens[:, 0]
+        return sequence, features
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        sequence, features = self.frame_features(x)
+        return self.frame_classifier(sequence), self.head(features)
+
+
+FRAME_HEADS = ("linear", "bigru")
 
 
 class EnsembleModel(nn.Module):
@@ -208,26 +266,35 @@ def get_model(arch: str = "passt_s_swa_p16_128_ap476", pretrained: bool = True, 
               in_channels: int = 1, fstride: Optional[int] = None, tstride: Optional[int] = None,
               input_fdim: Optional[int] = None, input_tdim: Optional[int] = None, u_patchout: int = 0,
               s_patchout_t: int = 0, s_patchout_f: int = 0, checkpoint: Optional[str] = None,
-              drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0) -> PaSST:
+              drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+              frame_head: Optional[str] = None, frames: Optional[int] = None) -> PaSST:
     """Build a registered PaSST architecture, with its release weights when ``pretrained``.
 
     Strides and input size default to the architecture's (those its weights were trained with); other values
     change the positional-embedding shapes and are rejected for pretrained loads. ``checkpoint`` loads a local
     file instead of the release URL. A different ``n_classes`` than the weights' keeps all but the heads; other
     ``in_channels`` than the weights' adapt the patch convolution (``models.weights.adapt_input_channels``).
+    ``frame_head`` ("linear" | "bigru", default: the architecture's) builds a `FramePaSST` with ``frames``
+    output frames (default: 40 ms frames of the architecture's clip length); its frame layers start fresh.
     """
     spec = get_arch(arch)
+    frame_head = frame_head or spec.frame_head
     stride = (spec.stride[0] if fstride is None else fstride, spec.stride[1] if tstride is None else tstride)
     img_size = (spec.input_size[0] if input_fdim is None else input_fdim,
                 spec.input_size[1] if input_tdim is None else input_tdim)
     _check_positive(stride=stride, img_size=img_size, n_classes=n_classes, in_channels=in_channels)
     if min(img_size) < spec.patch_size:
         raise ValueError(f"input size {img_size} is smaller than one {spec.patch_size}x{spec.patch_size} patch")
-    model = PaSST(img_size=img_size, patch_size=spec.patch_size, stride=stride, in_channels=in_channels,
-                  num_classes=n_classes, embed_dim=spec.embed_dim, depth=spec.depth, num_heads=spec.num_heads,
-                  distilled=spec.distilled, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                  drop_path_rate=drop_path_rate, u_patchout=u_patchout, s_patchout_t=s_patchout_t,
-                  s_patchout_f=s_patchout_f)
+    sizes = dict(img_size=img_size, patch_size=spec.patch_size, stride=stride, in_channels=in_channels,
+                 num_classes=n_classes, embed_dim=spec.embed_dim, depth=spec.depth, num_heads=spec.num_heads,
+                 distilled=spec.distilled, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+                 drop_path_rate=drop_path_rate, u_patchout=u_patchout, s_patchout_t=s_patchout_t,
+                 s_patchout_f=s_patchout_f)
+    if frame_head:
+        model = FramePaSST(frames=frames or int(round(spec.clip_length / FRAME_SECONDS)), frame_head=frame_head,
+                           **sizes)
+    else:
+        model = PaSST(**sizes)
     grid = model.grid_shape(*img_size)
     problem = patchout_problem(grid, s_patchout_f, s_patchout_t, u_patchout)
     if problem:
@@ -235,6 +302,9 @@ def get_model(arch: str = "passt_s_swa_p16_128_ap476", pretrained: bool = True, 
                          f"u_patchout={u_patchout}) removes the whole {grid[0]}x{grid[1]} patch grid; {problem}")
     if pretrained or checkpoint:
         state_dict, source = _pretrained_state_dict(spec, model, checkpoint)
+        if isinstance(model, FramePaSST):  # the frame layers start fresh unless the checkpoint has them
+            own = model.state_dict()
+            state_dict = {**{name: own[name] for name in own if name.startswith("frame_")}, **state_dict}
         try:
             check_state_dict(state_dict, model, source)
         except CheckpointError as error:

@@ -19,7 +19,8 @@ class Arch:
     frequency/time positional embeddings (``input_size // stride``). ``weights`` is ``"audioset"`` for PaSST
     release checkpoints (same key layout as this model), ``"imagenet"`` for DeiT weights that are adapted to
     audio on load, ``None`` for architectures without weights. ``mel_hopsize`` and ``clip_length`` are the
-    frontend settings the weights expect.
+    frontend settings the weights expect. ``frame_head`` ("linear" | "bigru") makes it a frame-level model
+    (``models.passt.FramePaSST``).
     """
     name: str
     embed_dim: int = 768
@@ -34,6 +35,7 @@ class Arch:
     weights: Optional[str] = "audioset"
     mel_hopsize: int = 320
     clip_length: int = 10
+    frame_head: Optional[str] = None
     description: str = ""
 
 
@@ -98,6 +100,11 @@ _ARCHS = [
     _release("fsd50k_passt_s_n_f128_p16_s16_ap642", "v0.0.5/fsd50k-passt-s-n-f128-p16-s16-ap.642.pt",
              n_classes=200, input_size=(128, 2000), stride=(16, 16), clip_length=20,
              description="PaSST-S-N fine-tuned on FSD50K (200 classes), mAP .642"),
+    Arch("fpasst_s_p16_s10_128", url=RELEASES + "v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",
+         frame_head="linear", description="frame-level PaSST-S (sound event detection, 40 ms frames) from the "
+                                          "PaSST-S SWA weights; its frame head starts fresh"),
+    Arch("fpasst_tiny", embed_dim=96, depth=4, num_heads=3, weights=None, frame_head="linear",
+         description="tiny frame-level PaSST for CPU work and tests (no weights)"),
     Arch("passt_tiny", embed_dim=96, depth=4, num_heads=3, weights=None,
          description="tiny PaSST for CPU work and tests (no weights)"),
     Arch("passt_mini", embed_dim=192, depth=6, num_heads=3, weights=None,

@@ -14,7 +14,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
         | grep -v '^WARNING: Location' >&2 || true
     "$venv/bin/python" -m pip install --quiet --no-deps --ignore-requires-python \
         -r "$repo_root/requirements-nodeps.txt" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-    "$venv/bin/python" -c "import torch, torchaudio, timm, pytorch_lightning, sacred, h5py, av" \
+    "$venv/bin/python" -c "import torch, torchaudio, timm, pytorch_lightning, sacred, h5py, av, sed_scores_eval" \
         || { echo "[bootstrap] installing requirements.txt failed" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi

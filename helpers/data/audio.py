@@ -45,6 +45,15 @@ def _open_container(data: AudioSource, name: str):
     return av.open(io.BytesIO(data))
 
 
+def audio_seconds(data: AudioSource, name: str | None = None) -> float:
+    """The duration of an audio file or its bytes, from the container (nothing is decoded)."""
+    with _open_container(data, name or "audio") as container:
+        stream = container.streams.audio[0]
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return float(container.duration or 0) / av.time_base
+
+
 def decode_audio(data: AudioSource, sample_rate: int = 32000, name: str | None = None,
                  channels: int | None = 1) -> np.ndarray:
     """Decode bytes (or a uint8 array, or a file path) to a float32 waveform at `sample_rate`.

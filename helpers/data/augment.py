@@ -106,11 +106,12 @@ class RollDataset(RandomWrapperDataset):
     [-shift_range, shift_range] when `shift` is None. Failed (None) items pass through."""
 
     def __init__(self, dataset: Dataset, axis: int = 1, shift: int | None = None, shift_range: int = 50,
-                 seed: int = 0):
+                 seed: int = 0, roll_target: Callable[[np.ndarray, int], np.ndarray] | None = None):
         super().__init__(dataset, seed)
         self.axis = axis
         self.shift = shift
         self.shift_range = int(shift_range)
+        self.roll_target = roll_target  # (target, shift in samples) -> target: frame targets move with the audio
 
     def __getitem__(self, index: int):
         item = self.dataset[index]
@@ -120,6 +121,8 @@ class RollDataset(RandomWrapperDataset):
         shift = self.shift
         if shift is None:
             shift = int(self.random(index).integers(-self.shift_range, self.shift_range, endpoint=True))
+        if self.roll_target is not None:
+            target = self.roll_target(target, shift)
         return np.roll(waveform, shift, axis=self.axis), name, target
 
 
@@ -164,11 +167,12 @@ class WaveformMixupDataset(RandomWrapperDataset):
 
 def build_training_pipeline(dataset: Dataset, roll: bool = False, roll_conf: Mapping | None = None,
                             wavmix: bool | Mapping = False, seed: int = 0,
-                            mix_targets: Callable = mix_targets_linear) -> Dataset:
-    """Wrap a training set with roll (`roll_conf`: axis, shift, shift_range) and waveform mixup
-    (`wavmix`: truthy for beta=2, rate=0.5, or a mapping with `beta`/`rate`), in that order."""
+                            mix_targets: Callable = mix_targets_linear, roll_target: Callable | None = None) -> Dataset:
+    """Wrap a training set with roll (`roll_conf`: axis, shift, shift_range; `roll_target` moves frame targets
+    with it) and waveform mixup (`wavmix`: truthy for beta=2, rate=0.5, or a mapping with `beta`/`rate`; targets
+    mixed by `mix_targets`), in that order."""
     if roll:
-        dataset = RollDataset(dataset, seed=seed + 1, **dict(roll_conf or {}))
+        dataset = RollDataset(dataset, seed=seed + 1, roll_target=roll_target, **dict(roll_conf or {}))
     if wavmix:
         options = dict(wavmix) if isinstance(wavmix, Mapping) else {}
         dataset = WaveformMixupDataset(dataset, seed=seed + 2, mix_targets=mix_targets, **options)

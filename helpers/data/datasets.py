@@ -138,17 +138,22 @@ class HDF5AudioDataset(Dataset):
         raw = file[AUDIO_KEY][index]
         waveform = decode_audio(raw, self.sample_rate, name=f"{name} (index {index} in {self.hdf5_file})",
                                 channels=self.channels)
+        offset = 0
         if self.clip_samples is not None:
-            offset = 0
             if self.random_crop and self.training and waveform.shape[-1] > self.clip_samples:
                 offset = int(rng.integers(0, waveform.shape[-1] - self.clip_samples + 1))
             waveform = pad_or_truncate(waveform, self.clip_samples, offset)
         if self.augmenter is not None:
             waveform = self.augmenter(waveform, rng)
-        target = self.target_decoder.decode(file[TARGET_KEY][index])
+        target = self.target(file, index, offset)
         if self.target_extension is not None:  # e.g. the teacher's targets of this file row (distillation)
             target = np.concatenate([target, self.target_extension(index)])
         return waveform.reshape(self.channels, -1), name, target
+
+    def target(self, file: h5py.File, row: int, start_sample: int) -> np.ndarray:
+        """The target of file row `row` whose audio was cut from `start_sample` on (frame targets move with
+        the crop); here the stored clip labels."""
+        return self.target_decoder.decode(file[TARGET_KEY][row])
 
     def _note_failure(self, index: int, error: AudioDecodeError) -> None:
         if index not in self._failed:
@@ -226,33 +231,42 @@ def collate_drop_failed(batch: list):
 
 
 def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, options: DataOptions, *,
-                      target_decoder: TargetCodec | None = None, mix_targets=None,
-                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None) -> Dataset:
+                      target_decoder: TargetCodec | None = None, mix_targets=None, roll_target=None,
+                      dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None,
+                      **dataset_options) -> Dataset:
     """A training set over one or more files (concatenated in order; file k draws from seed + 1000 k), with
     per-clip augmentation (gain/IR), then roll and waveform mixup (`build_training_pipeline`), all as
-    `options` say; `options.teachers`: one target extension (or None) per file. `indices` selects rows and
-    needs a single file."""
+    `options` say (`options.frame_seconds`: frame targets that move and mix with the audio); `options.teachers`: one target extension (or None) per file. `indices` selects rows and
+    needs a single file. `roll_target` moves (frame) targets with a roll; `dataset_options` go to
+    `dataset_class`."""
     if indices is not None and len(hdf5_files) != 1:
         raise ValueError(f"indices select rows of one file, got {len(hdf5_files)} files")
+    if options.frame_seconds and dataset_class is HDF5AudioDataset:  # strong labels: frame targets
+        from helpers.data.frames import frame_target_handling
+
+        dataset_class, mix_targets, roll_target = frame_target_handling(classes_num, options)
     extensions = list(options.teachers) if options.teachers is not None else [None] * len(hdf5_files)
     if len(extensions) != len(hdf5_files):
         raise ValueError(f"{len(extensions)} target extensions for {len(hdf5_files)} files")
     parts = [dataset_class(path, classes_num, options.replace(seed=options.seed + 1000 * number, teachers=None),
                            augment=options.augments, training=True, target_decoder=target_decoder, indices=indices,
-                           target_extension=extension)
+                           target_extension=extension, **dataset_options)
              for number, (path, extension) in enumerate(zip(hdf5_files, extensions))]
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     mix_targets = mix_targets or mix_targets_linear
     if any(extension is not None for extension in extensions):
         mix_targets = MixWithTeacher(mix_targets, classes_num)
     return build_training_pipeline(dataset, roll=options.roll, roll_conf=options.roll_conf, wavmix=options.wavmix,
-                                   seed=options.seed, mix_targets=mix_targets)
+                                   seed=options.seed, mix_targets=mix_targets, roll_target=roll_target)
 
 
 def make_evaluation_set(hdf5_file: str | os.PathLike, classes_num: int, options: DataOptions | None = None, *,
                         target_decoder: TargetCodec | None = None,
-                        dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None) -> HDF5AudioDataset:
+                        dataset_class: type[HDF5AudioDataset] = HDF5AudioDataset, indices=None,
+                        **dataset_options) -> HDF5AudioDataset:
     """An evaluation set: the options' decoding, no augmentation, clips cut from the start, failed clips
-    returned as None."""
+    returned as None (`options.frame_seconds`: frame targets from the file's strong labels)."""
+    if options is not None and options.frame_seconds and dataset_class is HDF5AudioDataset:
+        from helpers.data.frames import HDF5EventDataset as dataset_class
     return dataset_class(hdf5_file, classes_num, (options or DataOptions()).for_evaluation(), augment=False,
-                         training=False, target_decoder=target_decoder, indices=indices)
+                         training=False, target_decoder=target_decoder, indices=indices, **dataset_options)

@@ -38,7 +38,8 @@ class DataOptions:
     roll_conf, wavmix: time roll and waveform mixup of training clips. random_crop: training clips longer than
     clip_length are cut at a random offset. channels: 1 mono-mixes, N keeps N channels. seed: what the
     training randomness is drawn from (with epoch and clip). teachers: one target extension (file row ->
-    teacher targets) or None per training file (distillation).
+    teacher targets) or None per training file (distillation). frame_seconds: frame targets at this hop from
+    the files' strong labels (`helpers.data.frames`); None: clip labels.
     """
 
     sample_rate: int = 32000
@@ -55,6 +56,7 @@ class DataOptions:
     channels: int = 1
     seed: int = 0
     teachers: tuple[Callable | None, ...] | None = None
+    frame_seconds: float | None = None
 
     def __post_init__(self):
         def refuse(field: str, allowed: str):
@@ -68,6 +70,8 @@ class DataOptions:
             refuse("ir_augment", "a probability in [0, 1]")
         if not isinstance(self.channels, int) or isinstance(self.channels, bool) or self.channels < 1:
             refuse("channels", "an integer >= 1")
+        if self.frame_seconds is not None and not (isinstance(self.frame_seconds, (int, float)) and self.frame_seconds > 0):
+            refuse("frame_seconds", "None or seconds > 0")
         object.__setattr__(self, "roll_conf", _frozen(self.roll_conf))
         object.__setattr__(self, "wavmix", _frozen(self.wavmix))
         if self.teachers is not None:
@@ -82,9 +86,9 @@ class DataOptions:
         return dataclasses.replace(self, **changes)
 
     def for_evaluation(self) -> "DataOptions":
-        """The same decoding (sample rate, clip length, memory, channels), no augmentation or teachers."""
+        """The same decoding (sample rate, clip length, memory, channels, frames), no augmentation or teachers."""
         return DataOptions(sample_rate=self.sample_rate, clip_length=self.clip_length, in_mem=self.in_mem,
-                           channels=self.channels, gain_augment=0, roll=False)
+                           channels=self.channels, gain_augment=0, roll=False, frame_seconds=self.frame_seconds)
 
     @classmethod
     def from_config(cls, basedataset: Mapping, **changes) -> "DataOptions":

@@ -248,3 +248,49 @@ def test_every_file_prepare_writes_appears_complete_by_a_rename(tmp_path, monkey
     assert {INFO_FILE, LABEL_FILE, SPLIT_FILES["train"], SPLIT_FILES["valid"], "skipped.tsv", "mp3/settings.json",
             "mp3/conversion_failures.tsv"} <= set(written)
     assert sum(name.endswith(".mp3") for name in written) == 2 * len(CLASSES)
+
+
+class TestStrongLabels:
+    """`--events`: a DCASE TSV of the clips' events becomes strong labels stored beside each split's audio."""
+
+    @pytest.fixture(scope="class")
+    def event_folder(self, tmp_path_factory):
+        from custom.event_demo import make_event_demo
+
+        root = tmp_path_factory.mktemp("events")
+        tsv = make_event_demo(root, clips=30, n_classes=3, clip_length=2.0)
+        with open(tsv, "a") as file:
+            file.write("not_there.wav\t0.1\t0.5\tAM tone 5062 Hz\n")  # listed, but no such file
+        return root, tsv
+
+    def test_events_become_frame_targets_of_each_split(self, event_folder, tmp_path, capsys):
+        from custom.dataset import training_set
+        from helpers.data.events import read_events
+
+        root, tsv = event_folder
+        status, out, _ = run(capsys, root / "audio", "--out", tmp_path / "out", "--events", tsv, "--split", "0.6,0.2,0.2")
+        assert status == 0 and "not_there.wav: file does not exist" in out
+        info = read_info(tmp_path / "out")
+        assert info["strong"] is True and info["multi_label"] is True and sum(info["splits"].values()) == 30
+        table = read_events(tsv, "dcase", info["classes"])
+        dataset = evaluation_set(os.fspath(tmp_path / "out" / SPLIT_FILES["train"]), len(info["classes"]),
+                                 DataOptions(clip_length=2.0, frame_seconds=0.04))
+        for index in range(len(dataset)):
+            _, name, target = dataset[index]
+            strong, _, frames = dataset.layout.unpack(target)
+            expected = table.events[os.path.splitext(name)[0]]
+            assert strong == 1 and frames.sum(axis=0).astype(bool).sum() == len({event[2] for event in expected})
+            for onset, _, label in expected:
+                assert frames[int(onset / 0.04 + 1e-6), label] == 1
+        assert len(training_set(os.fspath(tmp_path / "out" / SPLIT_FILES["train"]), len(info["classes"]),
+                                DataOptions(clip_length=2.0, frame_seconds=0.04))) == len(dataset)
+
+    def test_a_bad_row_stops_with_its_line_or_is_counted_with_skip_bad_rows(self, event_folder, tmp_path, capsys):
+        root, tsv = event_folder
+        bad = tmp_path / "bad.tsv"
+        bad.write_text(pathlib.Path(tsv).read_text() + "clip_0001.wav\t1.5\t1.2\tclicks 3114 Hz\n")
+        line = len(bad.read_text().splitlines())
+        status, _, err = run(capsys, root / "audio", "--out", tmp_path / "out", "--events", bad)
+        assert status == 2 and f"line {line}: onset 1.5 must be >= 0 and before offset 1.2" in err
+        status, _, _ = run(capsys, root / "audio", "--out", tmp_path / "out", "--events", bad, "--skip-bad-rows")
+        assert status == 0 and read_info(tmp_path / "out")["bad_event_rows"] == 1

@@ -56,8 +56,10 @@ def test_unknown_name_lists_the_valid_ones():
 
 
 def test_release_file_names_are_unique():
-    urls = [arch.url for arch in ARCHITECTURES.values() if arch.url]
+    """One file per clip model; a frame-level model starts from the release file of a clip model."""
+    urls = [arch.url for arch in ARCHITECTURES.values() if arch.url and not arch.frame_head]
     assert len({url.rsplit("/", 1)[1] for url in urls}) == len(urls)
+    assert all(arch.url in urls for arch in ARCHITECTURES.values() if arch.frame_head and arch.url)
 
 
 @contextlib.contextmanager
