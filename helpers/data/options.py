@@ -68,6 +68,8 @@ class DataOptions:
             refuse("clip_length", "None or seconds > 0")
         if not (isinstance(self.ir_augment, (int, float)) and 0 <= self.ir_augment <= 1):
             refuse("ir_augment", "a probability in [0, 1]")
+        if self.ir_augment > 0 and not self.ir_path:
+            refuse("ir_path", f"a folder of impulse responses when ir_augment={self.ir_augment}")
         if not isinstance(self.channels, int) or isinstance(self.channels, bool) or self.channels < 1:
             refuse("channels", "an integer >= 1")
         if self.frame_seconds is not None and not (isinstance(self.frame_seconds, (int, float)) and self.frame_seconds > 0):
