@@ -213,6 +213,8 @@ class PaSSTModule(pl.LightningModule):
 
     # --- checkpoints: the RNG state travels with the weights (resume continues the same random stream)
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if getattr(self, "network_description", None):  # inference rebuilds the network from it (passt_hear)
+            checkpoint["network"] = dict(self.network_description)
         checkpoint["rng_states"] = capture_rng_states()
         checkpoint["epoch_loss"] = dict(self.epoch_loss)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from models.passt import EnsembleModel, get_model
+from models.registry import get_arch
 from models.weights import CheckpointError, check_state_dict, read_checkpoint_file
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,19 @@ def build_single(arch: str, checkpoint: str | None = None, checkpoint_weights: s
         log.info("loaded %s weights (%s) from %s", arch, checkpoint_weights, checkpoint)
         return net
     return lighten_model(get_model(arch=arch, pretrained=pretrained, checkpoint=checkpoint, **options), cut_depth)
+
+
+def network_description(net: Mapping, mel: Mapping) -> dict | None:
+    """What a training checkpoint records of its network (`checkpoint["network"]`, `models.weights.NETWORK_KEYS`)
+    so that inference rebuilds it without being told the architecture; None for an ensemble."""
+    if net.get("arch_list"):
+        return None
+    arch = get_arch(net["arch"])
+    return {"arch": arch.name, "fstride": net.get("fstride") or arch.stride[0],
+            "tstride": net.get("tstride") or arch.stride[1], "input_fdim": net.get("input_fdim") or arch.input_size[0],
+            "input_tdim": net.get("input_tdim") or arch.input_size[1], "n_classes": net["n_classes"],
+            "in_channels": net.get("in_channels", 1), "frame_head": net.get("frame_head") or arch.frame_head,
+            "frames": net.get("frames"), "cut_depth": net.get("cut_depth", 0), "mel_hopsize": mel.get("hopsize", 320)}
 
 
 def build_network(arch: str, arch_list: Sequence | None = None, checkpoint: str | None = None,

@@ -16,7 +16,7 @@ from helpers.cluster import DDP_TIMEOUT_DEFAULT
 from helpers.launch import run_directory
 from helpers.lightning_module import PaSSTModule
 from helpers.loaders import clip_set_name, record_clip_sets
-from helpers.networks import build_network
+from helpers.networks import build_network, network_description
 from helpers.plots import plot_frame_scores
 from helpers.preemption import PreemptionCallback, fit_unless_preempted
 from helpers.resuming import start_training
@@ -35,7 +35,7 @@ def build_module(config: Mapping, task, training: bool = True) -> PaSSTModule:
     accelerator = trainer_accelerator(config["trainer"])
     compile_net = config.get("compile", "auto")
     compile_net = accelerator == "gpu" if compile_net == "auto" else bool(compile_net)
-    return PaSSTModule(
+    module = PaSSTModule(
         net=build_network(**config["models"]["net"]), mel=AugmentMelSTFT(**config["models"]["mel"]), task=task,
         lr=config["lr"], weight_decay=config["weight_decay"], adamw=config.get("adamw", True),
         lr_lambda=make_lr_lambda(config["schedule_mode"], config["warm_up_len"], config["ramp_down_start"],
@@ -43,6 +43,8 @@ def build_module(config: Mapping, task, training: bool = True) -> PaSSTModule:
         mixup_alpha=config["mixup_alpha"] if config["use_mixup"] else None,
         with_swa=bool(config["swa"]) and training, nonfinite_loss=config.get("nonfinite_loss", "stop"),
         compile_net=compile_net and training, eval_windowing=bool(config.get("eval_windowing", False)))
+    module.network_description = network_description(config["models"]["net"], config["models"]["mel"])
+    return module
 
 
 def train(config: Mapping, run, experiment_name: str, task,

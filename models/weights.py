@@ -6,7 +6,7 @@ works offline once the file is there.
 import logging
 import math
 import os
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional
 from urllib.parse import urlparse
 
 import torch
@@ -58,6 +58,23 @@ def read_checkpoint_file(path: str, kind: str = "checkpoint", mmap: bool = False
     except Exception as error:
         raise CheckpointError(f"cannot load {kind} {path} (truncated, not a torch file, or holding Python code, "
                               f"which is refused): {type(error).__name__}: {error}") from error
+
+
+NETWORK_KEYS = ("arch", "fstride", "tstride", "input_fdim", "input_tdim", "n_classes", "in_channels", "frame_head",
+                "frames", "cut_depth", "mel_hopsize")
+
+
+def checkpoint_network(path: str) -> Optional[Dict]:
+    """The network a training checkpoint of this project says it holds (its ``network`` entry: architecture,
+    strides, input size, classes, channels, frame head, STFT hop), or None for other files."""
+    loaded = read_checkpoint_file(path, mmap=True)
+    network = loaded.get("network") if isinstance(loaded, Mapping) else None
+    if network is None:
+        return None
+    missing = [key for key in NETWORK_KEYS if key not in network]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: its network description lacks {', '.join(missing)}")
+    return dict(network)
 
 
 def load_state_dict(path: str, mmap: bool = False) -> Dict[str, torch.Tensor]:

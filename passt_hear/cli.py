@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--arch", default=DEFAULT_ARCH,
                              help=f"architecture from models/registry.py or an alias (default {DEFAULT_ARCH}); "
                                   "without --checkpoint its release weights are used (torch.hub cache)")
-        command.add_argument("--checkpoint", help="weights of --arch: a release-format state_dict or a Lightning "
-                                                  "checkpoint of this project; n_classes comes from its head")
+        command.add_argument("--checkpoint", help="weights of --arch: a release-format state_dict (n_classes from "
+                                                  "its head), or a training checkpoint of this project, which "
+                                                  "brings its own architecture, strides and input size")
 
     tag = commands.add_parser("tag", help="print the most probable labels of audio files",
                               description="Tag audio files (any format FFmpeg reads; mono-mixed, resampled).")

@@ -11,7 +11,7 @@ import torch
 from models.passt import PaSST, get_model
 from models.preprocess import AugmentMelSTFT
 from models.registry import get_arch
-from models.weights import CheckpointError, load_state_dict
+from models.weights import CheckpointError, checkpoint_network, load_state_dict
 from passt_hear.wrapper import PasstWrapper
 
 DEFAULT_ARCH = "passt_s_swa_p16_128_ap476"
@@ -32,16 +32,27 @@ def checkpoint_classes(path: str) -> int:
 def build_net(arch: str = DEFAULT_ARCH, checkpoint: Optional[str] = None, pretrained: bool = True,
               n_classes: Optional[int] = None) -> PaSST:
     """PaSST ``arch`` with weights from ``checkpoint`` (its head decides n_classes), else the release weights
-    (through the torch.hub cache) when ``pretrained``, else random weights."""
+    (through the torch.hub cache) when ``pretrained``, else random weights. A training checkpoint of this project
+    carries its network (``models.weights.checkpoint_network``), which is built instead of ``arch``."""
     spec = get_arch(arch)
+    network = checkpoint_network(checkpoint) if checkpoint else None
+    if network:
+        if network["frame_head"] or network["cut_depth"]:
+            what = f"frame_head={network['frame_head']!r}" if network["frame_head"] else f"cut_depth={network['cut_depth']}"
+            raise CheckpointError(f"checkpoint {checkpoint} holds a network with {what}, which passt_hear does not "
+                                  "run yet (evaluate it with the experiment's evaluate_only)")
+        return get_model(network["arch"], pretrained=True, checkpoint=checkpoint, n_classes=network["n_classes"],
+                         **{key: network[key] for key in ("fstride", "tstride", "input_fdim", "input_tdim")})
     if checkpoint:
         return get_model(arch, pretrained=True, checkpoint=checkpoint, n_classes=checkpoint_classes(checkpoint))
     return get_model(arch, pretrained=pretrained, n_classes=spec.n_classes if n_classes is None else n_classes)
 
 
-def build_mel(arch: str = DEFAULT_ARCH) -> AugmentMelSTFT:
-    """The mel frontend the weights of ``arch`` were trained with (STFT hop from the registry)."""
-    return AugmentMelSTFT(hopsize=get_arch(arch).mel_hopsize)
+def build_mel(arch: str = DEFAULT_ARCH, checkpoint: Optional[str] = None) -> AugmentMelSTFT:
+    """The mel frontend the weights were trained with: the STFT hop a training checkpoint records, else the
+    registry's for ``arch``."""
+    network = checkpoint_network(checkpoint) if checkpoint else None
+    return AugmentMelSTFT(hopsize=network["mel_hopsize"] if network else get_arch(arch).mel_hopsize)
 
 
 # hear21passt's keyword arguments in milliseconds, and the wrapper options (in their units) that they set.
@@ -93,7 +104,8 @@ class Variant:
         """
         arch = arch or self.arch
         wrapper_options, sizes = self.wrapper_options(**options)
-        model = PasstWrapper(build_mel(arch), build_net(arch, checkpoint, pretrained), mode=mode, **wrapper_options)
+        model = PasstWrapper(build_mel(arch, checkpoint), build_net(arch, checkpoint, pretrained), mode=mode,
+                             **wrapper_options)
         for name, size in sizes.items():
             if getattr(model, name) != size:
                 raise ValueError(f"{name}={size} does not match the model: {arch} in mode {mode!r} gives "

@@ -119,6 +119,20 @@ def test_the_fine_tuned_checkpoint_tags_files_with_the_users_classes(single_labe
     assert {event["label"] for event in tags["events"]} == set(CLASSES)  # threshold 0: every class is an event
 
 
+def test_a_training_checkpoint_tags_without_arch_whatever_its_strides(single_label, capsys):
+    """Trained at stride 16 on 1 s input (not passt_tiny's registered stride 10, 10 s): the checkpoint names its
+    network, so `tag` needs no --arch."""
+    result = run(single_label, **updates(single_label, epochs=2))
+    network = torch.load(result["last_checkpoint"], weights_only=True)["network"]
+    assert (network["arch"], network["fstride"], network["tstride"], network["input_tdim"]) == ("passt_tiny", 16, 16, 98)
+    clip = next((single_label / "audio" / "engine").glob("clip 02*"))
+    capsys.readouterr()
+    status = passt_hear_main(["tag", str(clip), "--checkpoint", result["last_checkpoint"],
+                              "--labels", str(single_label / "data" / "class_labels_indices.csv"), "--json"])
+    [tags] = json.loads(capsys.readouterr().out)
+    assert status == 0 and sorted(label["name"] for label in tags["labels"]) == sorted(CLASSES)
+
+
 def test_the_config_follows_the_prepared_folder(single_label, multi_label, tmp_path):
     import ex_custom
     config = resolved_config(ex_custom.ex, **{"basedataset.base_dir": f"{multi_label / 'data'}/"})
