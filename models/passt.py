@@ -231,9 +231,13 @@ class FramePaSST(PaSST):
         features = cls_tokens.mean(dim=1) if self.num_tokens == 2 else cls_tokens[:, 0]
         return sequence, features
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward_all(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(frame logits, clip logits, clip features) of one pass."""
         sequence, features = self.frame_features(x)
-        return self.frame_classifier(sequence), self.head(features)
+        return self.frame_classifier(sequence), self.head(features), features
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_all(x)[:2]
 
 
 FRAME_HEADS = ("linear", "bigru")

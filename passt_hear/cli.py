@@ -118,6 +118,9 @@ def run_tag(args, parser) -> int:
         events = event_settings(args, labels) if (args.events or args.events_out) else None
     except (OSError, ValueError) as error:
         parser.exit(EXIT_USAGE, f"error: {error}\n")
+    if events and model.is_frame_model:  # the median filter counts the model's own frames
+        hop = model.max_window_samples / model.net.frames / model.sample_rate
+        events = (events[0], 2 * int(round(max(args.median_filter, 0.0) / hop / 2)) + 1)
     topk = min(args.topk, len(labels))
     frame_seconds = args.frame_window if (args.frames or args.plot or events) else None
     results, failed, all_events = [], 0, []

@@ -74,7 +74,11 @@ def tag_waveform(model: PasstWrapper, waveform: np.ndarray, path: str, frame_sec
     with torch.no_grad():
         probabilities = torch.sigmoid(model(batch))[0].cpu().numpy()
         frames = None
-        if frame_seconds:
+        if frame_seconds and model.is_frame_model:  # the model's own frames (frame_seconds / hop not used)
+            logits, hop = model.frame_logits(batch)
+            times = (np.arange(logits.shape[1]) + 0.5) * hop
+            frames = Frames(times, hop, torch.sigmoid(logits)[0].cpu().numpy())
+        elif frame_seconds:
             logits, times_ms = model.timestamp_outputs(batch, frame_seconds * 1000.0, frame_hop_seconds * 1000.0)
             frames = Frames(times_ms[0].cpu().numpy() / 1000.0, frame_seconds, torch.sigmoid(logits)[0].cpu().numpy())
         spectrogram = None

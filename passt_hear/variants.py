@@ -37,12 +37,12 @@ def build_net(arch: str = DEFAULT_ARCH, checkpoint: Optional[str] = None, pretra
     spec = get_arch(arch)
     network = checkpoint_network(checkpoint) if checkpoint else None
     if network:
-        if network["frame_head"] or network["cut_depth"]:
-            what = f"frame_head={network['frame_head']!r}" if network["frame_head"] else f"cut_depth={network['cut_depth']}"
-            raise CheckpointError(f"checkpoint {checkpoint} holds a network with {what}, which passt_hear does not "
-                                  "run yet (evaluate it with the experiment's evaluate_only)")
+        if network["cut_depth"]:
+            raise CheckpointError(f"checkpoint {checkpoint} holds a network with cut_depth={network['cut_depth']}, "
+                                  "which passt_hear does not run yet (evaluate it with the experiment's evaluate_only)")
         return get_model(network["arch"], pretrained=True, checkpoint=checkpoint, n_classes=network["n_classes"],
-                         **{key: network[key] for key in ("fstride", "tstride", "input_fdim", "input_tdim")})
+                         **{key: network[key] for key in ("fstride", "tstride", "input_fdim", "input_tdim", "frame_head",
+                                                          "frames")})
     if checkpoint:
         return get_model(arch, pretrained=True, checkpoint=checkpoint, n_classes=checkpoint_classes(checkpoint))
     return get_model(arch, pretrained=pretrained, n_classes=spec.n_classes if n_classes is None else n_classes)

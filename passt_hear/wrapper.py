@@ -184,8 +184,42 @@ class PasstWrapper(nn.Module):
         if waveform.shape[1] < self.min_window_samples:
             waveform = F.pad(waveform, (0, self.min_window_samples - waveform.shape[1]))
         spectrogram = self.mel(waveform.to(self._device())).unsqueeze(1)
-        logits, features = self.net(spectrogram)
+        if self.is_frame_model:  # a frame model's clip outputs: its class-token head
+            _, logits, features = self.net.forward_all(spectrogram)
+        else:
+            logits, features = self.net(spectrogram)
         return self._select(logits, features)
+
+    @property
+    def is_frame_model(self) -> bool:
+        return hasattr(self.net, "frame_classifier")
+
+    def frame_logits(self, waveform: torch.Tensor) -> Tuple[torch.Tensor, float]:
+        """A frame model's own frames over the whole audio: ``(batch, frames, classes)`` logits and the frame
+        hop in seconds. The audio is cut into end-aligned windows of the network's length (audio that is
+        shorter is zero-padded to it); where the last window overlaps its neighbour, the logits are averaged."""
+        if not self.is_frame_model:
+            raise ValueError("frame_logits needs a frame-level model (models.passt.FramePaSST)")
+        waveform = self._check_waveform(waveform)
+        window = self.max_window_samples
+        hop_samples = window / self.net.frames
+        n_samples = max(waveform.shape[1], window)
+        padded = F.pad(waveform, (0, n_samples - waveform.shape[1]))
+        starts = end_aligned_starts(n_samples, window, window)
+        total = int(math.ceil(n_samples / hop_samples - 1e-6))
+        summed = torch.zeros(waveform.shape[0], total, self.net.num_classes, device=self._device())
+        counts = torch.zeros(total, device=self._device())
+
+        def window_frames(chunk):
+            return self.net(self.mel(chunk.to(self._device())).unsqueeze(1))[0]
+
+        frames = self._map_windows(window_frames, padded, starts, window)  # (batch, windows, frames, classes)
+        for number, start in enumerate(starts):
+            first = min(int(round(start / hop_samples)), total - self.net.frames)
+            summed[:, first:first + self.net.frames] += frames[:, number]
+            counts[first:first + self.net.frames] += 1
+        kept = int(math.ceil(waveform.shape[1] / hop_samples - 1e-6))
+        return (summed / counts.clamp(min=1)[None, :, None])[:, :kept], hop_samples / self.sample_rate
 
     def _map_windows(self, function, padded: torch.Tensor, starts: Sequence[int], window: int) -> torch.Tensor:
         """``function`` of the windows ``padded[:, s:s + window]`` for each start: ``(batch, len(starts), …)``.

@@ -2,6 +2,7 @@
 tiny frame PaSST from scratch, scored by PSDS1 / F1 well above what the best window tagger could reach, with
 its scores written for rescoring; the config switches to the frame model by itself."""
 import contextlib
+import json
 
 import numpy as np
 import pytest
@@ -72,7 +73,18 @@ def best_window_tagger_psds1(root) -> float:
     return detection_metrics(scores, truth, 0.04, ["a", "b", "c"])["psds1"]
 
 
-def test_strong_labels_train_a_frame_model_well_above_the_best_window_tagger(strong_data):
+def event_clip(root):
+    """A training clip with exactly one event, and that event (onset, offset, class name)."""
+    rows = [line.split("\t") for line in (root / "raw" / "events.tsv").read_text().splitlines()[1:]]
+    by_file = {}
+    for name, onset, offset, label in rows:
+        by_file.setdefault(name, []).append((float(onset or 0), float(offset or 0), label))
+    name = next(name for name, events in sorted(by_file.items()) if len(events) == 1 and events[0][2]
+                and events[0][1] - events[0][0] > 0.6)
+    return root / "raw" / "audio" / name, by_file[name]
+
+
+def test_strong_labels_train_a_frame_model_well_above_the_best_window_tagger(strong_data, capsys):
     config = resolved_config(__import__("ex_custom").ex, **updates(strong_data, 2))
     net = config["models"]["net"]
     assert config["basedataset"]["strong"] is True and config["basedataset"]["frame_seconds"] == 0.04
@@ -85,9 +97,14 @@ def test_strong_labels_train_a_frame_model_well_above_the_best_window_tagger(str
     scores = strong_data / result["run_dir"] / "scores" / "eval"
     assert len(list(scores.glob("*.tsv"))) == 30 + 1  # a score file per clip and the ground truth
     assert (strong_data / result["eval_frame_plot"]).is_file()  # frame probabilities over the true events
-    with pytest.raises(SystemExit, match="2"):  # frame models in passt_hear: not yet (README: Not yet built)
-        passt_hear_main(["tag", str(next((strong_data / "raw" / "audio").glob("*.wav"))),
-                         "--checkpoint", str(strong_data / result["best_checkpoint"])])
+    # the checkpoint tags by itself (no --arch), its events from the model's own frames
+    clip, [truth] = event_clip(strong_data)
+    capsys.readouterr()
+    assert passt_hear_main(["tag", str(clip), "--checkpoint", str(strong_data / result["best_checkpoint"]), "--json",
+                            "--events", "--labels", str(strong_data / "data" / "class_labels_indices.csv")]) == 0
+    [tags] = json.loads(capsys.readouterr().out)
+    found = [event for event in tags["events"] if event["label"] == truth[2]]
+    assert len(found) >= 1 and abs(found[0]["onset"] - truth[0]) < 0.2 and abs(found[0]["offset"] - truth[1]) < 0.25
 
 
 def test_a_frame_config_that_cannot_work_is_refused(strong_data):
