@@ -134,15 +134,6 @@ def detection_metrics(frame_scores: np.ndarray, frame_truth: np.ndarray, frame_s
     return results
 
 
-def write_score_files(out_dir: str | os.PathLike, frame_scores: np.ndarray, frame_seconds: float,
-                      class_names: Sequence[str], clip_ids: Sequence[str]) -> None:
-    """One TSV per clip in sed_scores_eval's score-file format (`onset`, `offset`, one column per class)."""
-    from sed_scores_eval.base_modules.io import write_sed_scores
-
-    os.makedirs(out_dir, exist_ok=True)
-    write_sed_scores(score_dataframes(frame_scores, frame_seconds, class_names, clip_ids), os.fspath(out_dir))
-
-
 def events_from_scores(frame_scores: np.ndarray, frame_seconds: float, class_names: Sequence[str],
                        threshold: float = 0.5) -> list[tuple[float, float, str, float]]:
     """(onset, offset, class, peak probability) events of one clip's (T, C) frame probabilities."""

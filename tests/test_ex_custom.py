@@ -18,13 +18,7 @@ from tests.experiment_runs import resolved_config, tiny_training_updates
 EPOCHS = 10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: the tiny model's steps are too small to share, and the test machine's cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -236,8 +236,8 @@ def make_training_set(hdf5_files: list[str | os.PathLike], classes_num: int, opt
                       **dataset_options) -> Dataset:
     """A training set over one or more files (concatenated in order; file k draws from seed + 1000 k), with
     per-clip augmentation (gain/IR), then roll and waveform mixup (`build_training_pipeline`), all as
-    `options` say (`options.frame_seconds`: frame targets that move and mix with the audio); `options.teachers`: one target extension (or None) per file. `indices` selects rows and
-    needs a single file. `roll_target` moves (frame) targets with a roll; `dataset_options` go to
+    `options` say (`options.frame_seconds`: frame targets that move and mix with the audio);
+    `options.teachers`: one target extension (or None) per file. `indices` selects rows and needs a single file. `roll_target` moves (frame) targets with a roll; `dataset_options` go to
     `dataset_class`."""
     if indices is not None and len(hdf5_files) != 1:
         raise ValueError(f"indices select rows of one file, got {len(hdf5_files)} files")

@@ -15,6 +15,7 @@ from functools import partial
 import h5py
 import numpy as np
 
+from helpers.data.augment import mix_targets_linear
 from helpers.data.datasets import HDF5AudioDataset
 from helpers.data.events import (DEFAULT_FRAME_SECONDS, frame_count, frame_targets, read_clip_events, roll_frames,
                                  validate_events)
@@ -48,7 +49,7 @@ class FrameLayout:
     def mix(self, target_1: np.ndarray, target_2: np.ndarray, weight: float) -> np.ndarray:
         """Waveform mixup's targets: labels and frames mixed with the audio's weight; the mix has strong labels
         only when both clips have."""
-        mixed = (target_1 * weight + target_2 * (1.0 - weight)).astype(np.float32)
+        mixed = mix_targets_linear(target_1, target_2, weight)
         mixed[0] = min(target_1[0], target_2[0])
         return mixed
 
@@ -60,8 +61,8 @@ class FrameLayout:
 
 class HDF5EventDataset(HDF5AudioDataset):
     """`HDF5AudioDataset` whose targets are `FrameLayout` vectors (`options.frame_seconds` frames, default
-    40 ms) built from the file's events for the window of audio each item holds (a training crop moves them). Clips without strong labels
-    get their stored clip labels and `strong = 0`."""
+    40 ms) built from the file's events for the window of audio each item holds (a training crop moves them).
+    Clips without strong labels get their stored clip labels and `strong = 0`."""
 
     def __init__(self, hdf5_file: str | os.PathLike, classes_num: int, options=None, **kwargs):
         super().__init__(hdf5_file, classes_num, options, **kwargs)
@@ -83,7 +84,6 @@ class HDF5EventDataset(HDF5AudioDataset):
 
     def roll_target(self, target: np.ndarray, shift_samples: int) -> np.ndarray:
         return self.layout.roll(target, shift_samples, self.sample_rate)
-
 
 
 def frame_target_handling(classes_num: int, options) -> tuple:
